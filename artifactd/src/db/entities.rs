@@ -1,0 +1,134 @@
+//! sea-orm entities. Timestamps are milliseconds since the Unix epoch (BIGINT)
+//! and JSON is stored as text, so the schema means the same on SQLite and
+//! MariaDB/MySQL.
+
+pub mod repo {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "repos")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub provider: String,
+        pub name: String,
+        #[sea_orm(column_type = "Text")]
+        pub settings: String,
+        pub created_at: i64,
+        /// Bumped by every transaction that changes the repository's packages.
+        pub change_seq: i64,
+        /// The `change_seq` the current index set was rendered from.
+        pub published_seq: i64,
+        /// Number of the current index set; 0 before the first publish.
+        pub generation: i64,
+        pub current_set: Option<i64>,
+        pub lease_owner: Option<String>,
+        pub lease_until: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod package {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "packages")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub repo_id: i64,
+        pub name: String,
+        pub version: String,
+        pub section: String,
+        pub variant: String,
+        #[sea_orm(column_type = "Text")]
+        pub metadata: String,
+        pub uploaded_at: i64,
+        pub uploader: String,
+        /// The repository `change_seq` of the last change to this row or its files.
+        pub seq: i64,
+        pub deleted: bool,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod file {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "files")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub package_id: i64,
+        pub repo_id: i64,
+        pub filename: String,
+        pub path: String,
+        pub sha256: String,
+        pub size: i64,
+        pub content_type: String,
+        #[sea_orm(column_type = "Text")]
+        pub metadata: String,
+        pub uploaded_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod token {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub name: String,
+        /// Hex SHA-256 of the secret; the secret itself is never stored.
+        pub hash: String,
+        /// JSON array of scope strings.
+        #[sea_orm(column_type = "Text")]
+        pub scopes: String,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod index_set {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "index_sets")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub repo_id: i64,
+        pub generation: i64,
+        pub covers_seq: i64,
+        pub created_at: i64,
+        pub superseded_at: Option<i64>,
+        /// JSON: path -> entry (see `publish::Manifest`).
+        #[sea_orm(column_type = "Text")]
+        pub manifest: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,271 @@
+//! Schema migrations, applied at start-up. They run unchanged on SQLite and
+//! MariaDB/MySQL: indexed text columns stay under 768 characters, and large
+//! text uses LONGTEXT (a TEXT affinity name for SQLite).
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(M0001Initial)]
+    }
+}
+
+#[derive(DeriveMigrationName)]
+struct M0001Initial;
+
+#[derive(DeriveIden)]
+enum Repos {
+    Table,
+    Id,
+    Provider,
+    Name,
+    Settings,
+    CreatedAt,
+    ChangeSeq,
+    PublishedSeq,
+    Generation,
+    CurrentSet,
+    LeaseOwner,
+    LeaseUntil,
+}
+
+#[derive(DeriveIden)]
+enum Packages {
+    Table,
+    Id,
+    RepoId,
+    Name,
+    Version,
+    Section,
+    Variant,
+    Metadata,
+    UploadedAt,
+    Uploader,
+    Seq,
+    Deleted,
+}
+
+#[derive(DeriveIden)]
+enum Files {
+    Table,
+    Id,
+    PackageId,
+    RepoId,
+    Filename,
+    Path,
+    Sha256,
+    Size,
+    ContentType,
+    Metadata,
+    UploadedAt,
+}
+
+#[derive(DeriveIden)]
+enum Tokens {
+    Table,
+    Id,
+    Name,
+    Hash,
+    Scopes,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum IndexSets {
+    Table,
+    Id,
+    RepoId,
+    Generation,
+    CoversSeq,
+    CreatedAt,
+    SupersededAt,
+    Manifest,
+}
+
+/// A CREATE TABLE with byte-exact (case-sensitive) text comparison on MySQL,
+/// where the default collation would treat `Foo.tar` and `foo.tar` as one.
+fn table(m: &SchemaManager) -> TableCreateStatement {
+    let mut t = Table::create();
+    if m.get_database_backend() == sea_orm::DatabaseBackend::MySql {
+        t.character_set("utf8mb4").collate("utf8mb4_bin");
+    }
+    t.if_not_exists();
+    t
+}
+
+fn long_text<T: IntoIden>(col: T) -> ColumnDef {
+    custom(col, Alias::new("LONGTEXT"))
+}
+
+fn id(col: impl IntoIden) -> ColumnDef {
+    let mut c = ColumnDef::new(col);
+    c.big_integer().not_null().auto_increment().primary_key();
+    c
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0001Initial {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            table(m)
+                .table(Repos::Table)
+                .col(id(Repos::Id))
+                .col(string_len(Repos::Provider, 32))
+                .col(string_len(Repos::Name, 128))
+                .col(long_text(Repos::Settings))
+                .col(big_integer(Repos::CreatedAt))
+                .col(big_integer(Repos::ChangeSeq).default(0))
+                .col(big_integer(Repos::PublishedSeq).default(0))
+                .col(big_integer(Repos::Generation).default(0))
+                .col(big_integer_null(Repos::CurrentSet))
+                .col(string_len_null(Repos::LeaseOwner, 64))
+                .col(big_integer(Repos::LeaseUntil).default(0))
+                .index(
+                    Index::create()
+                        .name("uq_repos_provider_name")
+                        .col(Repos::Provider)
+                        .col(Repos::Name)
+                        .unique(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            table(m)
+                .table(Packages::Table)
+                .col(id(Packages::Id))
+                .col(big_integer(Packages::RepoId))
+                .col(string_len(Packages::Name, 255))
+                .col(string_len(Packages::Version, 255))
+                .col(string_len(Packages::Section, 128))
+                .col(string_len(Packages::Variant, 64))
+                .col(long_text(Packages::Metadata))
+                .col(big_integer(Packages::UploadedAt))
+                .col(string_len(Packages::Uploader, 128))
+                .col(big_integer(Packages::Seq))
+                .col(boolean(Packages::Deleted).default(false))
+                .index(
+                    Index::create()
+                        .name("uq_packages_identity")
+                        .col(Packages::RepoId)
+                        .col(Packages::Section)
+                        .col(Packages::Name)
+                        .col(Packages::Version)
+                        .col(Packages::Variant)
+                        .unique(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("ix_packages_repo_seq")
+                .table(Packages::Table)
+                .col(Packages::RepoId)
+                .col(Packages::Seq)
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            table(m)
+                .table(Files::Table)
+                .col(id(Files::Id))
+                .col(big_integer(Files::PackageId))
+                .col(big_integer(Files::RepoId))
+                .col(string_len(Files::Filename, 255))
+                .col(string_len(Files::Path, 512))
+                .col(string_len(Files::Sha256, 64))
+                .col(big_integer(Files::Size))
+                .col(string_len(Files::ContentType, 128))
+                .col(long_text(Files::Metadata))
+                .col(big_integer(Files::UploadedAt))
+                .index(
+                    Index::create()
+                        .name("uq_files_package_filename")
+                        .col(Files::PackageId)
+                        .col(Files::Filename)
+                        .unique(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("ix_files_repo_path")
+                .table(Files::Table)
+                .col(Files::RepoId)
+                .col(Files::Path)
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("ix_files_sha256")
+                .table(Files::Table)
+                .col(Files::Sha256)
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            table(m)
+                .table(Tokens::Table)
+                .col(id(Tokens::Id))
+                .col(string_len(Tokens::Name, 128))
+                .col(string_len(Tokens::Hash, 64))
+                .col(long_text(Tokens::Scopes))
+                .col(big_integer(Tokens::CreatedAt))
+                .index(
+                    Index::create()
+                        .name("uq_tokens_hash")
+                        .col(Tokens::Hash)
+                        .unique(),
+                )
+                .index(
+                    Index::create()
+                        .name("uq_tokens_name")
+                        .col(Tokens::Name)
+                        .unique(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            table(m)
+                .table(IndexSets::Table)
+                .col(id(IndexSets::Id))
+                .col(big_integer(IndexSets::RepoId))
+                .col(big_integer(IndexSets::Generation))
+                .col(big_integer(IndexSets::CoversSeq))
+                .col(big_integer(IndexSets::CreatedAt))
+                .col(big_integer_null(IndexSets::SupersededAt))
+                .col(long_text(IndexSets::Manifest))
+                .index(
+                    Index::create()
+                        .name("uq_index_sets_generation")
+                        .col(IndexSets::RepoId)
+                        .col(IndexSets::Generation)
+                        .unique(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for t in [
+            IndexSets::Table.into_iden(),
+            Tokens::Table.into_iden(),
+            Files::Table.into_iden(),
+            Packages::Table.into_iden(),
+            Repos::Table.into_iden(),
+        ] {
+            m.drop_table(Table::drop().table(t).to_owned()).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,608 @@
+//! The metadata store: repositories, packages, files, tokens and published
+//! index sets, through sea-orm on SQLite or MariaDB/MySQL.
+//!
+//! Concurrency rests on two row-level rules, valid on both databases:
+//! - every transaction that changes a repository's packages starts by bumping
+//!   `repos.change_seq`, which takes the repository row's write lock, so such
+//!   transactions are serialised per repository and each gets its own `seq`;
+//! - the current index set is switched by a compare-and-swap on
+//!   `repos.generation` by the holder of the publish lease.
+
+use std::time::Duration;
+
+use artifactd_provider_api::{FileRecord, NewPackage, PackageRecord, UploadedFile};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseBackend,
+    DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+
+use crate::error::{Error, Result};
+
+pub mod entities;
+mod migration;
+
+use entities::{file, index_set, package, repo, token};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[derive(Clone)]
+pub struct Db {
+    conn: DatabaseConnection,
+}
+
+/// What one upload transaction did with one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileOutcome {
+    Created,
+    /// The identical file was already there.
+    Exists,
+}
+
+/// Result of [`Db::commit_upload`].
+#[derive(Debug)]
+pub struct Committed {
+    /// The repository's `change_seq` that includes this upload.
+    pub seq: i64,
+    /// One outcome per (package, file) in the order given.
+    pub outcomes: Vec<Vec<FileOutcome>>,
+    pub package_ids: Vec<i64>,
+}
+
+impl Db {
+    /// Connects and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Db> {
+        let mut opts = ConnectOptions::new(url.to_owned());
+        opts.max_connections(16)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(30))
+            .sqlx_logging(false);
+        let conn = Database::connect(opts).await?;
+        if conn.get_database_backend() == DatabaseBackend::Sqlite {
+            // WAL lets readers proceed while one writer commits; the setting
+            // is stored in the file, so once per start is enough.
+            conn.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+        }
+        // Two instances starting together may race on the migration table;
+        // the loser retries once the winner is done.
+        let mut attempt = 0;
+        loop {
+            match migration::Migrator::up(&conn, None).await {
+                Ok(()) => break,
+                Err(e) if attempt < 5 => {
+                    tracing::warn!(error = %e, "migration failed, retrying");
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(300 * attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Db { conn })
+    }
+
+    pub fn backend(&self) -> DatabaseBackend {
+        self.conn.get_database_backend()
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        self.conn.ping().await.map_err(Error::from)
+    }
+
+    // ---- repositories ----
+
+    pub async fn find_repo(&self, provider: &str, name: &str) -> Result<Option<repo::Model>> {
+        Ok(repo::Entity::find()
+            .filter(repo::Column::Provider.eq(provider))
+            .filter(repo::Column::Name.eq(name))
+            .one(&self.conn)
+            .await?)
+    }
+
+    pub async fn repo_by_id(&self, id: i64) -> Result<repo::Model> {
+        repo::Entity::find_by_id(id)
+            .one(&self.conn)
+            .await?
+            .ok_or_else(|| Error::not_found("repo_not_found", format!("repository {id} vanished")))
+    }
+
+    pub async fn list_repos(&self) -> Result<Vec<repo::Model>> {
+        Ok(repo::Entity::find()
+            .order_by_asc(repo::Column::Provider)
+            .order_by_asc(repo::Column::Name)
+            .all(&self.conn)
+            .await?)
+    }
+
+    /// Creates a repository, or returns the one another request created first.
+    pub async fn create_repo(&self, provider: &str, name: &str) -> Result<repo::Model> {
+        let row = repo::ActiveModel {
+            provider: Set(provider.to_owned()),
+            name: Set(name.to_owned()),
+            settings: Set("{}".into()),
+            created_at: Set(now_ms()),
+            change_seq: Set(0),
+            published_seq: Set(0),
+            generation: Set(0),
+            current_set: Set(None),
+            lease_owner: Set(None),
+            lease_until: Set(0),
+            ..Default::default()
+        };
+        let inserted = repo::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([repo::Column::Provider, repo::Column::Name])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.conn)
+            .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.find_repo(provider, name)
+            .await?
+            .ok_or_else(|| Error::Internal("repository vanished after creation".into()))
+    }
+
+    // ---- packages ----
+
+    /// Paths in `paths` already stored in the repository with other bytes.
+    pub async fn conflicting_paths(
+        &self,
+        repo_id: i64,
+        wanted: &[(String, String)],
+    ) -> Result<Vec<String>> {
+        let mut conflicts = Vec::new();
+        for chunk in wanted.chunks(200) {
+            let rows = file::Entity::find()
+                .filter(file::Column::RepoId.eq(repo_id))
+                .filter(file::Column::Path.is_in(chunk.iter().map(|(p, _)| p.clone())))
+                .all(&self.conn)
+                .await?;
+            for row in rows {
+                if chunk
+                    .iter()
+                    .any(|(p, sha)| *p == row.path && *sha != row.sha256)
+                {
+                    conflicts.push(row.path);
+                }
+            }
+        }
+        Ok(conflicts)
+    }
+
+    /// Records an upload in one transaction: all rows or none.
+    ///
+    /// Fails with 409 if a file of the same package and name, or the same path
+    /// in the repository, holds other bytes. If every file was already there,
+    /// nothing is written and `seq` is the repository's current `change_seq`.
+    pub async fn commit_upload(
+        &self,
+        repo_id: i64,
+        uploader: &str,
+        packages: &[NewPackage],
+        uploads: &[UploadedFile],
+    ) -> Result<Committed> {
+        let txn = self.conn.begin().await?;
+        // First statement is a write: it takes the repository row lock (and
+        // SQLite's write lock) before anything is read.
+        repo::Entity::update_many()
+            .col_expr(
+                repo::Column::ChangeSeq,
+                Expr::col(repo::Column::ChangeSeq).add(1),
+            )
+            .filter(repo::Column::Id.eq(repo_id))
+            .exec(&txn)
+            .await?;
+        let seq = repo::Entity::find_by_id(repo_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| Error::not_found("repo_not_found", "repository vanished"))?
+            .change_seq;
+        let now = now_ms();
+        let mut changed = false;
+        let mut outcomes = Vec::with_capacity(packages.len());
+        let mut package_ids = Vec::with_capacity(packages.len());
+
+        for pkg in packages {
+            let existing = package::Entity::find()
+                .filter(package::Column::RepoId.eq(repo_id))
+                .filter(package::Column::Section.eq(&pkg.section))
+                .filter(package::Column::Name.eq(&pkg.name))
+                .filter(package::Column::Version.eq(&pkg.version))
+                .filter(package::Column::Variant.eq(&pkg.variant))
+                .one(&txn)
+                .await?;
+            let metadata = pkg.metadata.to_string();
+            let (package_id, old_files) = match existing {
+                Some(row) if !row.deleted => {
+                    let files = file::Entity::find()
+                        .filter(file::Column::PackageId.eq(row.id))
+                        .all(&txn)
+                        .await?;
+                    (row.id, files)
+                }
+                Some(row) => {
+                    // Re-upload of a deleted version: start it afresh.
+                    file::Entity::delete_many()
+                        .filter(file::Column::PackageId.eq(row.id))
+                        .exec(&txn)
+                        .await?;
+                    let id = row.id;
+                    let mut active: package::ActiveModel = row.into();
+                    active.metadata = Set(metadata.clone());
+                    active.uploaded_at = Set(now);
+                    active.uploader = Set(uploader.to_owned());
+                    active.deleted = Set(false);
+                    active.seq = Set(seq);
+                    active.update(&txn).await?;
+                    changed = true;
+                    (id, Vec::new())
+                }
+                None => {
+                    let row = package::ActiveModel {
+                        repo_id: Set(repo_id),
+                        name: Set(pkg.name.clone()),
+                        version: Set(pkg.version.clone()),
+                        section: Set(pkg.section.clone()),
+                        variant: Set(pkg.variant.clone()),
+                        metadata: Set(metadata.clone()),
+                        uploaded_at: Set(now),
+                        uploader: Set(uploader.to_owned()),
+                        seq: Set(seq),
+                        deleted: Set(false),
+                        ..Default::default()
+                    };
+                    let id = package::Entity::insert(row)
+                        .exec(&txn)
+                        .await?
+                        .last_insert_id;
+                    changed = true;
+                    (id, Vec::new())
+                }
+            };
+            package_ids.push(package_id);
+
+            let mut pkg_outcomes = Vec::with_capacity(pkg.files.len());
+            let mut added_file = false;
+            for nf in &pkg.files {
+                let up = &uploads[nf.upload];
+                if let Some(old) = old_files.iter().find(|f| f.filename == nf.filename) {
+                    if old.sha256 != up.sha256 {
+                        return Err(Error::conflict(
+                            "file_exists",
+                            format!(
+                                "{} {} already has {} with other content (sha256 {})",
+                                pkg.name, pkg.version, nf.filename, old.sha256
+                            ),
+                        ));
+                    }
+                    pkg_outcomes.push(FileOutcome::Exists);
+                    continue;
+                }
+                let same_path = file::Entity::find()
+                    .filter(file::Column::RepoId.eq(repo_id))
+                    .filter(file::Column::Path.eq(&nf.path))
+                    .one(&txn)
+                    .await?;
+                if let Some(other) = same_path
+                    && other.sha256 != up.sha256
+                {
+                    return Err(Error::conflict(
+                        "path_exists",
+                        format!(
+                            "{} is already stored with other content (sha256 {})",
+                            nf.path, other.sha256
+                        ),
+                    ));
+                }
+                file::ActiveModel {
+                    package_id: Set(package_id),
+                    repo_id: Set(repo_id),
+                    filename: Set(nf.filename.clone()),
+                    path: Set(nf.path.clone()),
+                    sha256: Set(up.sha256.clone()),
+                    size: Set(up.size as i64),
+                    content_type: Set(nf.content_type.clone()),
+                    metadata: Set(nf.metadata.to_string()),
+                    uploaded_at: Set(now),
+                    ..Default::default()
+                }
+                .insert(&txn)
+                .await
+                .map_err(|e| match e.sql_err() {
+                    Some(SqlErr::UniqueConstraintViolation(_)) => Error::conflict(
+                        "file_exists",
+                        format!("{} {} already has {}", pkg.name, pkg.version, nf.filename),
+                    ),
+                    _ => e.into(),
+                })?;
+                pkg_outcomes.push(FileOutcome::Created);
+                added_file = true;
+            }
+            if added_file {
+                package::Entity::update_many()
+                    .col_expr(package::Column::Seq, Expr::value(seq))
+                    .filter(package::Column::Id.eq(package_id))
+                    .exec(&txn)
+                    .await?;
+                changed = true;
+            }
+            outcomes.push(pkg_outcomes);
+        }
+
+        if changed {
+            txn.commit().await?;
+            Ok(Committed {
+                seq,
+                outcomes,
+                package_ids,
+            })
+        } else {
+            txn.rollback().await?;
+            Ok(Committed {
+                seq: seq - 1,
+                outcomes,
+                package_ids,
+            })
+        }
+    }
+
+    /// Packages (live and deleted) whose `seq` lies in `(after, upto]`, with files.
+    pub async fn package_changes(
+        &self,
+        repo_id: i64,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<(PackageRecord, bool)>> {
+        let rows = package::Entity::find()
+            .filter(package::Column::RepoId.eq(repo_id))
+            .filter(package::Column::Seq.gt(after))
+            .filter(package::Column::Seq.lte(upto))
+            .all(&self.conn)
+            .await?;
+        let mut files: std::collections::HashMap<i64, Vec<FileRecord>> = Default::default();
+        let ids: Vec<i64> = rows.iter().filter(|r| !r.deleted).map(|r| r.id).collect();
+        for chunk in ids.chunks(500) {
+            for f in file::Entity::find()
+                .filter(file::Column::PackageId.is_in(chunk.iter().copied()))
+                .all(&self.conn)
+                .await?
+            {
+                files.entry(f.package_id).or_default().push(FileRecord {
+                    filename: f.filename,
+                    path: f.path,
+                    sha256: f.sha256,
+                    size: f.size as u64,
+                    content_type: f.content_type,
+                    metadata: serde_json::from_str(&f.metadata).unwrap_or_default(),
+                    uploaded_at: f.uploaded_at,
+                });
+            }
+        }
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let deleted = r.deleted;
+                let record = PackageRecord {
+                    files: files.remove(&r.id).unwrap_or_default(),
+                    id: r.id,
+                    name: r.name,
+                    version: r.version,
+                    section: r.section,
+                    variant: r.variant,
+                    metadata: serde_json::from_str(&r.metadata).unwrap_or_default(),
+                    uploaded_at: r.uploaded_at,
+                    uploader: r.uploader,
+                };
+                (record, deleted)
+            })
+            .collect())
+    }
+
+    // ---- publishing ----
+
+    /// Takes (or renews) the publish lease of a repository.
+    pub async fn try_lease(&self, repo_id: i64, owner: &str, lease: Duration) -> Result<bool> {
+        let now = now_ms();
+        let res = repo::Entity::update_many()
+            .col_expr(repo::Column::LeaseOwner, Expr::value(owner))
+            .col_expr(
+                repo::Column::LeaseUntil,
+                Expr::value(now + lease.as_millis() as i64),
+            )
+            .filter(repo::Column::Id.eq(repo_id))
+            .filter(
+                repo::Column::LeaseOwner
+                    .is_null()
+                    .or(repo::Column::LeaseUntil.lt(now))
+                    .or(repo::Column::LeaseOwner.eq(owner)),
+            )
+            .exec(&self.conn)
+            .await?;
+        Ok(res.rows_affected == 1)
+    }
+
+    pub async fn release_lease(&self, repo_id: i64, owner: &str) -> Result<()> {
+        repo::Entity::update_many()
+            .col_expr(
+                repo::Column::LeaseOwner,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(repo::Column::LeaseUntil, Expr::value(0i64))
+            .filter(repo::Column::Id.eq(repo_id))
+            .filter(repo::Column::LeaseOwner.eq(owner))
+            .exec(&self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a new index set and makes it current, if `owner` still holds
+    /// the lease and nobody published since generation `from_generation`.
+    /// Returns the new set's row, or `None` if the swap lost.
+    pub async fn flip_index_set(
+        &self,
+        repo_id: i64,
+        owner: &str,
+        from_generation: i64,
+        covers_seq: i64,
+        manifest: String,
+    ) -> Result<Option<index_set::Model>> {
+        let txn = self.conn.begin().await?;
+        let now = now_ms();
+        let generation = from_generation + 1;
+        let swapped = repo::Entity::update_many()
+            .col_expr(repo::Column::Generation, Expr::value(generation))
+            .col_expr(repo::Column::PublishedSeq, Expr::value(covers_seq))
+            .filter(repo::Column::Id.eq(repo_id))
+            .filter(repo::Column::Generation.eq(from_generation))
+            .filter(repo::Column::LeaseOwner.eq(owner))
+            .exec(&txn)
+            .await?;
+        if swapped.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        let set = index_set::ActiveModel {
+            repo_id: Set(repo_id),
+            generation: Set(generation),
+            covers_seq: Set(covers_seq),
+            created_at: Set(now),
+            superseded_at: Set(None),
+            manifest: Set(manifest),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+        repo::Entity::update_many()
+            .col_expr(repo::Column::CurrentSet, Expr::value(set.id))
+            .filter(repo::Column::Id.eq(repo_id))
+            .exec(&txn)
+            .await?;
+        index_set::Entity::update_many()
+            .col_expr(index_set::Column::SupersededAt, Expr::value(now))
+            .filter(index_set::Column::RepoId.eq(repo_id))
+            .filter(index_set::Column::Generation.lt(generation))
+            .filter(index_set::Column::SupersededAt.is_null())
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(Some(set))
+    }
+
+    /// The current index set and those superseded less than `grace` ago,
+    /// newest first.
+    pub async fn live_index_sets(
+        &self,
+        repo_id: i64,
+        grace: Duration,
+    ) -> Result<Vec<index_set::Model>> {
+        let cutoff = now_ms() - grace.as_millis() as i64;
+        Ok(index_set::Entity::find()
+            .filter(index_set::Column::RepoId.eq(repo_id))
+            .filter(
+                index_set::Column::SupersededAt
+                    .is_null()
+                    .or(index_set::Column::SupersededAt.gt(cutoff)),
+            )
+            .order_by_desc(index_set::Column::Generation)
+            .all(&self.conn)
+            .await?)
+    }
+
+    /// Deletes index sets superseded more than `grace` ago; returns how many.
+    pub async fn expire_index_sets(&self, repo_id: i64, grace: Duration) -> Result<u64> {
+        let cutoff = now_ms() - grace.as_millis() as i64;
+        let res = index_set::Entity::delete_many()
+            .filter(index_set::Column::RepoId.eq(repo_id))
+            .filter(index_set::Column::SupersededAt.lte(cutoff))
+            .exec(&self.conn)
+            .await?;
+        Ok(res.rows_affected)
+    }
+
+    /// Repositories with committed changes not yet in their current index set.
+    pub async fn unpublished_repos(&self) -> Result<Vec<repo::Model>> {
+        Ok(repo::Entity::find()
+            .filter(Expr::col(repo::Column::PublishedSeq).lt(Expr::col(repo::Column::ChangeSeq)))
+            .all(&self.conn)
+            .await?)
+    }
+
+    // ---- listing ----
+
+    /// Live packages of a repository, with files, ordered by name then id.
+    pub async fn list_packages(&self, repo_id: i64) -> Result<Vec<PackageRecord>> {
+        let mut packages: Vec<PackageRecord> = self
+            .package_changes(repo_id, i64::MIN, i64::MAX)
+            .await?
+            .into_iter()
+            .filter_map(|(p, deleted)| (!deleted).then_some(p))
+            .collect();
+        packages.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        Ok(packages)
+    }
+
+    // ---- tokens ----
+
+    pub async fn token_by_hash(&self, hash: &str) -> Result<Option<token::Model>> {
+        Ok(token::Entity::find()
+            .filter(token::Column::Hash.eq(hash))
+            .one(&self.conn)
+            .await?)
+    }
+
+    /// Inserts a token; `Ok(None)` if the name is taken.
+    pub async fn insert_token(
+        &self,
+        name: &str,
+        hash: &str,
+        scopes: &[String],
+    ) -> Result<Option<token::Model>> {
+        let row = token::ActiveModel {
+            name: Set(name.to_owned()),
+            hash: Set(hash.to_owned()),
+            scopes: Set(serde_json::to_string(scopes).expect("strings serialise")),
+            created_at: Set(now_ms()),
+            ..Default::default()
+        };
+        match row.insert(&self.conn).await {
+            Ok(m) => Ok(Some(m)),
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn list_tokens(&self) -> Result<Vec<token::Model>> {
+        Ok(token::Entity::find()
+            .order_by_asc(token::Column::Id)
+            .all(&self.conn)
+            .await?)
+    }
+
+    pub async fn delete_token(&self, id: i64) -> Result<bool> {
+        Ok(token::Entity::delete_by_id(id)
+            .exec(&self.conn)
+            .await?
+            .rows_affected
+            == 1)
+    }
+
+    pub async fn token_named(&self, name: &str) -> Result<Option<token::Model>> {
+        Ok(token::Entity::find()
+            .filter(token::Column::Name.eq(name))
+            .one(&self.conn)
+            .await?)
+    }
+}

@@ -1,0 +1,100 @@
+//! HTTP: the only module that knows about actix-web. Handlers translate
+//! requests into calls on [`App`] and its results into responses.
+//!
+//! - `POST /addpkg`: uploads ([`addpkg`]);
+//! - `GET|HEAD /repo/<provider>/<repo>/<path>`: what package clients read ([`repo`]);
+//! - `/api/v1/...` and `/healthz`: JSON for people and CI ([`api`]).
+
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::{App as ActixApp, HttpRequest, HttpServer, web};
+use base64::Engine;
+
+use crate::app::App;
+use crate::auth::Principal;
+use crate::error::{Error, Result};
+
+mod addpkg;
+mod api;
+mod error;
+mod repo;
+
+/// Runs the HTTP server until interrupted.
+pub async fn serve(app: Arc<App>) -> std::io::Result<()> {
+    let listen = app.settings.listen;
+    let data = web::Data::from(app);
+    tracing::info!(%listen, "listening");
+    HttpServer::new(move || ActixApp::new().app_data(data.clone()).configure(routes))
+        .bind(listen)?
+        .run()
+        .await
+}
+
+/// Every route; also used by in-process tests.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::QueryConfig::default()
+            .error_handler(|e, _| Error::bad_request("invalid_query", e.to_string()).into()),
+    )
+    .route("/addpkg", web::post().to(addpkg::addpkg))
+    .route("/healthz", web::get().to(api::healthz))
+    .service(
+        web::scope("/api/v1")
+            .route("/repos", web::get().to(api::list_repos))
+            .route("/repos/{provider}/{repo}", web::get().to(api::repo_status))
+            .route(
+                "/repos/{provider}/{repo}/packages",
+                web::get().to(api::list_packages),
+            )
+            .route("/tokens", web::get().to(api::list_tokens))
+            .route("/tokens", web::post().to(api::create_token))
+            .route("/tokens/{id}", web::delete().to(api::delete_token)),
+    )
+    .route(
+        "/repo/{provider}/{repo}",
+        web::get().to(repo::redirect_to_root),
+    )
+    .route(
+        "/repo/{provider}/{repo}",
+        web::head().to(repo::redirect_to_root),
+    )
+    .route(
+        "/repo/{provider}/{repo}/{path:.*}",
+        web::get().to(repo::get),
+    )
+    .route(
+        "/repo/{provider}/{repo}/{path:.*}",
+        web::head().to(repo::get),
+    )
+    .default_service(web::to(api::not_found));
+}
+
+/// The token a request presents: `Authorization: Bearer T`, or HTTP Basic
+/// with the token as the password (what `curl -u user:T` and twine send).
+fn presented_token(req: &HttpRequest) -> Option<String> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
+    let (scheme, rest) = value.split_once(' ')?;
+    match scheme.to_ascii_lowercase().as_str() {
+        "bearer" | "token" => Some(rest.trim().to_owned()),
+        "basic" => {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(rest.trim())
+                .ok()?;
+            let text = String::from_utf8(raw).ok()?;
+            let (_user, pass) = text.split_once(':')?;
+            Some(pass.to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// The authenticated caller, or 401.
+async fn principal(app: &App, req: &HttpRequest) -> Result<Principal> {
+    app.auth.authenticate(presented_token(req).as_deref()).await
+}

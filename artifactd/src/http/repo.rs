@@ -1,0 +1,237 @@
+//! `GET|HEAD /repo/<provider>/<repo>/<path>`: what package clients read.
+//!
+//! The hot path: the repository's published state is in memory (refreshed at
+//! most once per cache TTL), small index files are served from memory, and
+//! package files are streamed from storage with Range and ETag support.
+
+use actix_web::body::SizedStream;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use artifactd_provider_api::{ReadRequest, Resolution};
+use bytes::Bytes;
+
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::state::{CACHE_LIMIT, IndexEntry, Lookup};
+use crate::storage::{ByteRange, StorageKey, read_all};
+
+pub async fn redirect_to_root(path: web::Path<(String, String)>) -> HttpResponse {
+    let (provider, repo) = path.into_inner();
+    HttpResponse::MovedPermanently()
+        .insert_header((header::LOCATION, format!("/repo/{provider}/{repo}/")))
+        .finish()
+}
+
+fn not_found(provider: &str, repo: &str, path: &str) -> Error {
+    Error::not_found("not_found", format!("{provider}/{repo} has no {path:?}"))
+}
+
+pub async fn get(
+    app: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse> {
+    let (provider_name, repo_name, path) = path.into_inner();
+    let provider = app.registry.get(&provider_name).ok_or_else(|| {
+        Error::not_found(
+            "unknown_provider",
+            format!("unknown provider {provider_name:?}"),
+        )
+    })?;
+    let state = app
+        .repos
+        .get(&provider_name, &repo_name)
+        .await?
+        .ok_or_else(|| {
+            Error::not_found(
+                "repo_not_found",
+                format!("no repository {provider_name}/{repo_name}"),
+            )
+        })?;
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let target = match provider.resolve(&path, &ReadRequest { accept }) {
+        Resolution::Serve(p) => p,
+        Resolution::Redirect(p) => return Ok(redirect(&provider_name, &repo_name, &p)),
+        Resolution::NotFound => return Err(not_found(&provider_name, &repo_name, &path)),
+    };
+    match state.lookup(&target, app.repos.grace()) {
+        Lookup::Redirect(p) => Ok(redirect(&provider_name, &repo_name, &p)),
+        Lookup::Missing => Err(not_found(&provider_name, &repo_name, &path)),
+        Lookup::Index { set, path } => {
+            let Some(IndexEntry::File {
+                sha256,
+                size,
+                content_type,
+                cached,
+            }) = set.entries.get(&path)
+            else {
+                return Err(not_found(&provider_name, &repo_name, &path));
+            };
+            let key = StorageKey::Index {
+                repo_id: state.info.id,
+                sha256: sha256.clone(),
+            };
+            let meta = Meta {
+                sha256,
+                size: *size,
+                content_type,
+                cache: "no-cache",
+            };
+            if let Some(bytes) = cached.get() {
+                return Ok(respond_bytes(&req, &meta, bytes.clone()));
+            }
+            if *size <= CACHE_LIMIT {
+                let bytes = read_all(app.storage.as_ref(), &key).await?;
+                let _ = cached.set(bytes.clone());
+                return Ok(respond_bytes(&req, &meta, bytes));
+            }
+            respond_stream(&app, &req, &meta, &key).await
+        }
+        Lookup::File(f) => {
+            let meta = Meta {
+                sha256: &f.sha256,
+                size: f.size,
+                content_type: &f.content_type,
+                cache: "public, max-age=300",
+            };
+            respond_stream(&app, &req, &meta, &StorageKey::blob(&f.sha256)).await
+        }
+    }
+}
+
+fn redirect(provider: &str, repo: &str, target: &str) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((
+            header::LOCATION,
+            format!("/repo/{provider}/{repo}/{target}"),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .finish()
+}
+
+struct Meta<'a> {
+    sha256: &'a str,
+    size: u64,
+    content_type: &'a str,
+    cache: &'static str,
+}
+
+enum Range {
+    Full,
+    Part(ByteRange),
+    Unsatisfiable,
+}
+
+fn range(req: &HttpRequest, meta: &Meta<'_>) -> Range {
+    let Some(value) = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Range::Full;
+    };
+    // If-Range with a stale validator means: send the whole thing.
+    if let Some(if_range) = req
+        .headers()
+        .get(header::IF_RANGE)
+        .and_then(|v| v.to_str().ok())
+        && if_range.trim_matches('"') != meta.sha256
+    {
+        return Range::Full;
+    }
+    match http_range::HttpRange::parse(value, meta.size) {
+        Ok(ranges) if ranges.len() == 1 => Range::Part(ByteRange {
+            start: ranges[0].start,
+            len: ranges[0].length,
+        }),
+        Ok(_) => Range::Full,
+        Err(http_range::HttpRangeParseError::NoOverlap) => Range::Unsatisfiable,
+        Err(http_range::HttpRangeParseError::InvalidRange) => Range::Full,
+    }
+}
+
+/// Headers shared by every file response; `None` if a 304 answers it.
+fn start(
+    req: &HttpRequest,
+    meta: &Meta<'_>,
+) -> std::result::Result<HttpResponseBuilder, HttpResponse> {
+    let etag = format!("\"{}\"", meta.sha256);
+    if let Some(inm) = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        && inm.split(',').any(|t| t.trim() == etag || t.trim() == "*")
+    {
+        return Err(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::CACHE_CONTROL, meta.cache))
+            .finish());
+    }
+    let mut b = HttpResponse::Ok();
+    b.insert_header((header::CONTENT_TYPE, meta.content_type))
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
+        .insert_header((header::CACHE_CONTROL, meta.cache));
+    Ok(b)
+}
+
+fn unsatisfiable(meta: &Meta<'_>) -> HttpResponse {
+    HttpResponse::RangeNotSatisfiable()
+        .insert_header((header::CONTENT_RANGE, format!("bytes */{}", meta.size)))
+        .finish()
+}
+
+fn respond_bytes(req: &HttpRequest, meta: &Meta<'_>, bytes: Bytes) -> HttpResponse {
+    let mut b = match start(req, meta) {
+        Ok(b) => b,
+        Err(not_modified) => return not_modified,
+    };
+    match range(req, meta) {
+        Range::Full => b.body(bytes),
+        Range::Unsatisfiable => unsatisfiable(meta),
+        Range::Part(r) => {
+            let part = bytes.slice(r.start as usize..(r.start + r.len) as usize);
+            b.status(StatusCode::PARTIAL_CONTENT)
+                .insert_header((header::CONTENT_RANGE, content_range(r, meta.size)))
+                .body(part)
+        }
+    }
+}
+
+fn content_range(r: ByteRange, size: u64) -> String {
+    format!("bytes {}-{}/{size}", r.start, r.start + r.len - 1)
+}
+
+async fn respond_stream(
+    app: &App,
+    req: &HttpRequest,
+    meta: &Meta<'_>,
+    key: &StorageKey,
+) -> Result<HttpResponse> {
+    let mut b = match start(req, meta) {
+        Ok(b) => b,
+        Err(not_modified) => return Ok(not_modified),
+    };
+    let head = req.method() == actix_web::http::Method::HEAD;
+    Ok(match range(req, meta) {
+        Range::Unsatisfiable => unsatisfiable(meta),
+        Range::Full if head => b.no_chunking(meta.size).finish(),
+        Range::Full => {
+            let stream = app.storage.get(key, None).await?;
+            b.body(SizedStream::new(meta.size, stream))
+        }
+        Range::Part(r) => {
+            b.status(StatusCode::PARTIAL_CONTENT)
+                .insert_header((header::CONTENT_RANGE, content_range(r, meta.size)));
+            if head {
+                b.no_chunking(r.len).finish()
+            } else {
+                let stream = app.storage.get(key, Some(r)).await?;
+                b.body(SizedStream::new(r.len, stream))
+            }
+        }
+    })
+}

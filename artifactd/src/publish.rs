@@ -1,0 +1,418 @@
+//! Publishing: turning committed package rows into the index files clients
+//! read, across any number of server instances.
+//!
+//! Per repository, at most one instance publishes at a time: it must hold the
+//! lease in the repository row. It renders every index file from the package
+//! snapshot, stores each one immutably under its SHA-256, records the set in
+//! `index_sets`, and makes it current with a compare-and-swap on
+//! `repos.generation`. Readers therefore switch from one complete set to the
+//! next; superseded sets stay readable for the grace period.
+//!
+//! Requests to publish are coalesced: uploads landing within the debounce
+//! window, or while a publish runs, are covered by the next single publish.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use artifactd_provider_api::{IndexBody, RenderInput};
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use crate::config::PublishSettings;
+use crate::db::{Db, now_ms};
+use crate::error::{Error, Result};
+use crate::registry::Registry;
+use crate::state::{IndexEntry, IndexSetView, Manifest, ManifestEntry, RepoState, Repos};
+use crate::storage::{Storage, StorageKey};
+
+/// Where a repository's publishing stands, as seen by this instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Published {
+    pub seq: i64,
+    pub generation: i64,
+}
+
+struct Worker {
+    published: watch::Sender<Published>,
+    /// The highest `change_seq` anyone on this instance waits for.
+    wanted: AtomicI64,
+    running: AtomicBool,
+    last_gc: Mutex<Option<Instant>>,
+}
+
+pub struct Publisher {
+    db: Db,
+    storage: Arc<dyn Storage>,
+    registry: Registry,
+    repos: Arc<Repos>,
+    cfg: PublishSettings,
+    /// This instance's name in lease rows.
+    owner: String,
+    workers: Mutex<HashMap<i64, Arc<Worker>>>,
+}
+
+/// How often a waiting instance re-reads a repository another instance is publishing.
+const POLL: Duration = Duration::from_millis(100);
+const GC_EVERY: Duration = Duration::from_secs(60);
+
+impl Publisher {
+    pub fn new(
+        db: Db,
+        storage: Arc<dyn Storage>,
+        registry: Registry,
+        repos: Arc<Repos>,
+        cfg: PublishSettings,
+    ) -> Arc<Self> {
+        Arc::new(Publisher {
+            db,
+            storage,
+            registry,
+            repos,
+            cfg,
+            owner: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
+            workers: Mutex::default(),
+        })
+    }
+
+    fn worker(&self, repo_id: i64) -> Arc<Worker> {
+        self.workers
+            .lock()
+            .expect("lock")
+            .entry(repo_id)
+            .or_insert_with(|| {
+                Arc::new(Worker {
+                    published: watch::Sender::new(Published::default()),
+                    wanted: AtomicI64::new(0),
+                    running: AtomicBool::new(false),
+                    last_gc: Mutex::new(None),
+                })
+            })
+            .clone()
+    }
+
+    /// Asks for `seq` to be published, without waiting.
+    pub fn request(self: &Arc<Self>, state: Arc<RepoState>, seq: i64) {
+        let worker = self.worker(state.info.id);
+        worker.wanted.fetch_max(seq, Ordering::SeqCst);
+        if !worker.running.swap(true, Ordering::SeqCst) {
+            let this = self.clone();
+            tokio::spawn(async move { this.run(state, worker).await });
+        }
+    }
+
+    /// Asks for `seq` to be published and waits until it is, or until the
+    /// configured timeout. Returns the generation that contains it, if any.
+    pub async fn publish_and_wait(
+        self: &Arc<Self>,
+        state: Arc<RepoState>,
+        seq: i64,
+    ) -> Result<Option<Published>> {
+        let worker = self.worker(state.info.id);
+        let mut rx = worker.published.subscribe();
+        self.request(state, seq);
+        let wait = rx.wait_for(|p| p.seq >= seq);
+        match tokio::time::timeout(Duration::from_secs(self.cfg.wait_timeout_secs), wait).await {
+            Ok(Ok(p)) => Ok(Some(*p)),
+            Ok(Err(_)) => Err(Error::Internal("publisher stopped".into())),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The publish loop of one repository on this instance; runs while
+    /// anyone here wants a `seq` that is not yet published.
+    async fn run(self: Arc<Self>, state: Arc<RepoState>, worker: Arc<Worker>) {
+        let id = state.info.id;
+        let mut failures = 0u32;
+        loop {
+            tokio::time::sleep(self.cfg.debounce()).await;
+            let repo = match self.db.repo_by_id(id).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(repo = id, error = %e, "publisher cannot read repository");
+                    tokio::time::sleep(POLL * 5).await;
+                    continue;
+                }
+            };
+            self.note(
+                &worker,
+                Published {
+                    seq: repo.published_seq,
+                    generation: repo.generation,
+                },
+            );
+            if repo.published_seq >= worker.wanted.load(Ordering::SeqCst) {
+                worker.running.store(false, Ordering::SeqCst);
+                // A request may have slipped in between the check and the store.
+                if repo.published_seq < worker.wanted.load(Ordering::SeqCst)
+                    && !worker.running.swap(true, Ordering::SeqCst)
+                {
+                    continue;
+                }
+                return;
+            }
+            match self
+                .db
+                .try_lease(id, &self.owner, Duration::from_secs(self.cfg.lease_secs))
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Another instance is publishing; it or we will cover this.
+                    tokio::time::sleep(POLL).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(repo = id, error = %e, "cannot take publish lease");
+                    tokio::time::sleep(POLL * 5).await;
+                    continue;
+                }
+            }
+            let started = Instant::now();
+            match self
+                .publish_once(&state, repo.generation, repo.change_seq)
+                .await
+            {
+                Ok(Some(p)) => {
+                    failures = 0;
+                    tracing::info!(
+                        repo = %format!("{}/{}", state.info.provider, state.info.name),
+                        generation = p.generation,
+                        seq = p.seq,
+                        ms = started.elapsed().as_millis() as u64,
+                        "published"
+                    );
+                    self.note(&worker, p);
+                    self.maybe_gc(&state, &worker).await;
+                }
+                Ok(None) => tracing::info!(repo = id, "another instance published first"),
+                Err(e) => {
+                    failures += 1;
+                    tracing::error!(repo = id, error = %e, "publish failed");
+                    tokio::time::sleep(POLL * 2u32.pow(failures.min(6))).await;
+                }
+            }
+            if let Err(e) = self.db.release_lease(id, &self.owner).await {
+                tracing::warn!(repo = id, error = %e, "cannot release publish lease");
+            }
+        }
+    }
+
+    fn note(&self, worker: &Worker, p: Published) {
+        worker.published.send_if_modified(|cur| {
+            if p.seq > cur.seq || p.generation > cur.generation {
+                *cur = p;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Renders, stores and flips one index set. `Ok(None)` if the swap lost.
+    async fn publish_once(
+        &self,
+        state: &Arc<RepoState>,
+        generation: i64,
+        upto: i64,
+    ) -> Result<Option<Published>> {
+        let _guard = state.refresh_lock.lock().await;
+        // Start from the set that is really current: a stale in-memory view
+        // could name index files that garbage collection already removed.
+        let row = self.db.repo_by_id(state.info.id).await?;
+        if row.generation != generation {
+            return Ok(None);
+        }
+        self.repos.reload(state, &row).await?;
+        state.apply_changes(&self.db, upto).await?;
+        let provider = self
+            .registry
+            .get(&state.info.provider)
+            .ok_or_else(|| {
+                Error::Internal(format!(
+                    "no provider {:?} for repository",
+                    state.info.provider
+                ))
+            })?
+            .clone();
+        let render_state = state.clone();
+        let now = now_ms();
+        let files = tokio::task::spawn_blocking(move || {
+            let snap = render_state.snapshot.lock().expect("lock");
+            provider.render(&RenderInput {
+                repo: &render_state.info,
+                packages: &snap.packages,
+                signer: None,
+                now,
+            })
+        })
+        .await??;
+
+        let current = state.lookup_set_hashes();
+        let mut manifest = Manifest::new();
+        let mut bodies: HashMap<String, Bytes> = HashMap::new();
+        for f in files {
+            artifactd_provider_api::validate_relative_path(&f.path)
+                .map_err(|e| Error::Internal(format!("provider rendered a bad path: {e}")))?;
+            let entry = match f.body {
+                IndexBody::Bytes(bytes) => {
+                    let sha256 = hex::encode(Sha256::digest(&bytes));
+                    let entry = ManifestEntry::File {
+                        sha256: sha256.clone(),
+                        size: bytes.len() as u64,
+                        content_type: f.content_type,
+                    };
+                    bodies.entry(sha256).or_insert_with(|| Bytes::from(bytes));
+                    entry
+                }
+                IndexBody::Redirect(target) => ManifestEntry::Redirect { redirect: target },
+            };
+            manifest.insert(f.path, entry);
+        }
+        let repo_id = state.info.id;
+        let to_store: Vec<(StorageKey, Bytes)> = bodies
+            .iter()
+            .filter(|(sha, _)| !current.contains(*sha))
+            .map(|(sha, bytes)| {
+                (
+                    StorageKey::Index {
+                        repo_id,
+                        sha256: sha.clone(),
+                    },
+                    bytes.clone(),
+                )
+            })
+            .collect();
+        futures_util::stream::iter(to_store)
+            .map(|(key, bytes)| {
+                let storage = self.storage.clone();
+                async move {
+                    storage
+                        .put_bytes(&key, bytes, "application/octet-stream")
+                        .await
+                }
+            })
+            .buffer_unordered(8)
+            .try_collect::<Vec<()>>()
+            .await?;
+
+        let json = serde_json::to_string(&manifest).expect("manifest serialises");
+        let Some(row) = self
+            .db
+            .flip_index_set(repo_id, &self.owner, generation, upto, json)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let view = IndexSetView::from_manifest(row.generation, manifest);
+        for entry in view.entries.values() {
+            if let IndexEntry::File { sha256, cached, .. } = entry
+                && let Some(b) = bodies.get(sha256)
+                && (b.len() as u64) <= crate::state::CACHE_LIMIT
+            {
+                let _ = cached.set(b.clone());
+            }
+        }
+        let keep = self
+            .db
+            .live_index_sets(repo_id, self.repos.grace())
+            .await?
+            .len();
+        state.install_published(Arc::new(view), upto, keep);
+        Ok(Some(Published {
+            seq: upto,
+            generation: row.generation,
+        }))
+    }
+
+    /// Drops index sets past their grace period and the index files only they
+    /// used. Runs under the publish lease, so no publish is storing files.
+    async fn maybe_gc(&self, state: &RepoState, worker: &Worker) {
+        {
+            let mut last = worker.last_gc.lock().expect("lock");
+            if last.is_some_and(|t| t.elapsed() < GC_EVERY) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        if let Err(e) = self.gc(state.info.id).await {
+            tracing::warn!(repo = state.info.id, error = %e, "index garbage collection failed");
+        }
+    }
+
+    pub async fn gc(&self, repo_id: i64) -> Result<usize> {
+        let grace = self.repos.grace();
+        self.db.expire_index_sets(repo_id, grace).await?;
+        let live = self.db.live_index_sets(repo_id, grace).await?;
+        let mut referenced = std::collections::HashSet::new();
+        for set in &live {
+            let manifest: Manifest = serde_json::from_str(&set.manifest)
+                .map_err(|e| Error::Internal(format!("unreadable manifest {}: {e}", set.id)))?;
+            for entry in manifest.into_values() {
+                if let ManifestEntry::File { sha256, .. } = entry {
+                    referenced.insert(sha256);
+                }
+            }
+        }
+        let prefix = StorageKey::index_prefix(repo_id);
+        let mut removed = 0;
+        for path in self.storage.list(&prefix).await? {
+            let sha = &path[prefix.len()..];
+            if !referenced.contains(sha) {
+                self.storage
+                    .delete(&StorageKey::Index {
+                        repo_id,
+                        sha256: sha.to_owned(),
+                    })
+                    .await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Periodically publishes repositories with unpublished changes (an
+    /// instance may have died between commit and publish, or an upload used
+    /// `wait=0`) and collects expired index sets.
+    pub async fn sweep_forever(self: Arc<Self>) {
+        let every = Duration::from_secs(self.cfg.sweep_interval_secs.max(1));
+        loop {
+            tokio::time::sleep(every).await;
+            match self.db.unpublished_repos().await {
+                Ok(rows) => {
+                    for row in rows {
+                        if row.lease_owner.is_some() && row.lease_until > now_ms() {
+                            continue;
+                        }
+                        let state = self.repos.insert(&row);
+                        self.request(state, row.change_seq);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "sweep cannot list repositories"),
+            }
+            for state in self.repos.all() {
+                state.purge_gone(self.repos.grace());
+            }
+        }
+    }
+}
+
+impl RepoState {
+    /// SHA-256 of every file in the current index set, to skip re-storing them.
+    fn lookup_set_hashes(&self) -> std::collections::HashSet<String> {
+        self.current_set()
+            .map(|set| {
+                set.entries
+                    .values()
+                    .filter_map(|e| match e {
+                        IndexEntry::File { sha256, .. } => Some(sha256.clone()),
+                        IndexEntry::Redirect(_) => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,395 @@
+//! Each instance's in-memory copy of what repositories publish, so the read
+//! path answers from memory: the current index set (and the superseded ones
+//! still in their grace period), the path → file map of package files, and
+//! the package snapshot the publisher renders from.
+//!
+//! The copy is refreshed from the database at most once per `cache_ttl`, and
+//! incrementally: only package rows whose `seq` moved are read again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+use artifactd_provider_api::{PackageRecord, RepoInfo};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::db::Db;
+use crate::db::entities::{index_set, repo};
+use crate::error::Result;
+
+/// One path of a published index set, as stored in `index_sets.manifest`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ManifestEntry {
+    File {
+        sha256: String,
+        size: u64,
+        content_type: String,
+    },
+    Redirect {
+        redirect: String,
+    },
+}
+
+pub type Manifest = std::collections::BTreeMap<String, ManifestEntry>;
+
+/// A published index set, ready to serve.
+#[derive(Debug)]
+pub struct IndexSetView {
+    pub generation: i64,
+    pub entries: HashMap<String, IndexEntry>,
+}
+
+#[derive(Debug)]
+pub enum IndexEntry {
+    File {
+        sha256: String,
+        size: u64,
+        content_type: String,
+        /// The bytes, once read (small files only).
+        cached: OnceLock<Bytes>,
+    },
+    Redirect(String),
+}
+
+/// Index files up to this size are kept in memory once read.
+pub const CACHE_LIMIT: u64 = 4 << 20;
+
+impl IndexSetView {
+    pub fn from_manifest(generation: i64, manifest: Manifest) -> Self {
+        let entries = manifest
+            .into_iter()
+            .map(|(path, e)| {
+                let entry = match e {
+                    ManifestEntry::File {
+                        sha256,
+                        size,
+                        content_type,
+                    } => IndexEntry::File {
+                        sha256,
+                        size,
+                        content_type,
+                        cached: OnceLock::new(),
+                    },
+                    ManifestEntry::Redirect { redirect } => IndexEntry::Redirect(redirect),
+                };
+                (path, entry)
+            })
+            .collect();
+        IndexSetView {
+            generation,
+            entries,
+        }
+    }
+
+    fn from_row(row: &index_set::Model) -> Self {
+        let manifest: Manifest = serde_json::from_str(&row.manifest).unwrap_or_else(|e| {
+            tracing::error!(set = row.id, error = %e, "unreadable index manifest");
+            Manifest::new()
+        });
+        Self::from_manifest(row.generation, manifest)
+    }
+}
+
+/// A package file as the read path needs it.
+#[derive(Debug, Clone)]
+pub struct FileEntry {
+    pub sha256: String,
+    pub size: u64,
+    pub content_type: String,
+    /// When the file left the repository; it stays downloadable for the grace
+    /// period so clients holding an older index can still fetch it.
+    pub gone_at: Option<Instant>,
+}
+
+/// What a path of a repository answers with.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    Index {
+        set: Arc<IndexSetView>,
+        path: String,
+    },
+    File(FileEntry),
+    Redirect(String),
+    Missing,
+}
+
+#[derive(Debug, Default)]
+struct ServeView {
+    checked_at: Option<Instant>,
+    generation: i64,
+    published_seq: i64,
+    /// Newest first: the current set, then those within the grace period.
+    sets: Vec<Arc<IndexSetView>>,
+    files: HashMap<String, FileEntry>,
+}
+
+/// Live packages, indexed by id, for the publisher.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub seq: i64,
+    pub packages: Vec<PackageRecord>,
+    index: HashMap<i64, usize>,
+}
+
+impl Snapshot {
+    fn upsert(&mut self, p: PackageRecord) -> Option<PackageRecord> {
+        match self.index.get(&p.id) {
+            Some(&i) => Some(std::mem::replace(&mut self.packages[i], p)),
+            None => {
+                self.index.insert(p.id, self.packages.len());
+                self.packages.push(p);
+                None
+            }
+        }
+    }
+
+    fn remove(&mut self, id: i64) -> Option<PackageRecord> {
+        let i = self.index.remove(&id)?;
+        let removed = self.packages.swap_remove(i);
+        if let Some(moved) = self.packages.get(i) {
+            self.index.insert(moved.id, i);
+        }
+        Some(removed)
+    }
+}
+
+/// One repository's in-memory state on this instance.
+pub struct RepoState {
+    pub info: RepoInfo,
+    serve: RwLock<ServeView>,
+    pub snapshot: Mutex<Snapshot>,
+    /// Serialises refreshes and publishes on this instance.
+    pub refresh_lock: tokio::sync::Mutex<()>,
+}
+
+impl RepoState {
+    fn new(row: &repo::Model) -> Self {
+        RepoState {
+            info: RepoInfo {
+                id: row.id,
+                provider: row.provider.clone(),
+                name: row.name.clone(),
+                settings: serde_json::from_str(&row.settings).unwrap_or_default(),
+            },
+            serve: RwLock::default(),
+            snapshot: Mutex::default(),
+            refresh_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn generation(&self) -> i64 {
+        self.serve.read().expect("lock").generation
+    }
+
+    /// Finds what answers `path`: the newest index set that has it, then the
+    /// package files.
+    pub fn lookup(&self, path: &str, grace: Duration) -> Lookup {
+        let view = self.serve.read().expect("lock");
+        for set in &view.sets {
+            match set.entries.get(path) {
+                Some(IndexEntry::Redirect(target)) => return Lookup::Redirect(target.clone()),
+                Some(IndexEntry::File { .. }) => {
+                    return Lookup::Index {
+                        set: set.clone(),
+                        path: path.to_owned(),
+                    };
+                }
+                None => {}
+            }
+        }
+        match view.files.get(path) {
+            Some(f) if f.gone_at.is_none_or(|t| t.elapsed() < grace) => Lookup::File(f.clone()),
+            _ => Lookup::Missing,
+        }
+    }
+
+    fn is_fresh(&self, ttl: Duration) -> bool {
+        self.serve
+            .read()
+            .expect("lock")
+            .checked_at
+            .is_some_and(|t| t.elapsed() < ttl)
+    }
+
+    /// Applies package rows changed in `(snapshot.seq, upto]` to the snapshot
+    /// and the file map. Caller holds `refresh_lock`.
+    pub async fn apply_changes(&self, db: &Db, upto: i64) -> Result<()> {
+        let after = self.snapshot.lock().expect("lock").seq;
+        if upto <= after {
+            return Ok(());
+        }
+        let changes = db.package_changes(self.info.id, after, upto).await?;
+        let mut snap = self.snapshot.lock().expect("lock");
+        let mut view = self.serve.write().expect("lock");
+        let now = Instant::now();
+        for (record, deleted) in changes {
+            let old = if deleted {
+                snap.remove(record.id)
+            } else {
+                for f in &record.files {
+                    view.files.insert(
+                        f.path.clone(),
+                        FileEntry {
+                            sha256: f.sha256.clone(),
+                            size: f.size,
+                            content_type: f.content_type.clone(),
+                            gone_at: None,
+                        },
+                    );
+                }
+                snap.upsert(record.clone())
+            };
+            let kept: Vec<&str> = if deleted {
+                Vec::new()
+            } else {
+                record.files.iter().map(|f| f.path.as_str()).collect()
+            };
+            for f in old.iter().flat_map(|o| &o.files) {
+                if !kept.contains(&f.path.as_str())
+                    && let Some(entry) = view.files.get_mut(&f.path)
+                {
+                    entry.gone_at = Some(now);
+                }
+            }
+        }
+        snap.seq = upto;
+        Ok(())
+    }
+
+    /// Replaces the served index sets with `sets` (newest first).
+    fn set_published(&self, generation: i64, published_seq: i64, sets: Vec<Arc<IndexSetView>>) {
+        let mut view = self.serve.write().expect("lock");
+        view.generation = generation;
+        view.published_seq = published_seq;
+        view.sets = sets;
+        view.checked_at = Some(Instant::now());
+    }
+
+    /// Installs a set this instance just published, keeping older ones that
+    /// are still within the grace period.
+    pub fn install_published(&self, set: Arc<IndexSetView>, published_seq: i64, keep: usize) {
+        let mut view = self.serve.write().expect("lock");
+        if set.generation <= view.generation {
+            return;
+        }
+        view.generation = set.generation;
+        view.published_seq = published_seq;
+        view.sets.insert(0, set);
+        view.sets.truncate(keep.max(1));
+        view.checked_at = Some(Instant::now());
+    }
+
+    /// The current index set, if anything was published.
+    pub fn current_set(&self) -> Option<Arc<IndexSetView>> {
+        self.serve.read().expect("lock").sets.first().cloned()
+    }
+
+    /// Forgets file entries gone for longer than the grace period.
+    pub fn purge_gone(&self, grace: Duration) {
+        let mut view = self.serve.write().expect("lock");
+        view.files
+            .retain(|_, f| f.gone_at.is_none_or(|t| t.elapsed() < grace));
+    }
+}
+
+/// All repositories this instance has seen, by id and by (provider, name).
+pub struct Repos {
+    db: Db,
+    ttl: Duration,
+    grace: Duration,
+    by_name: RwLock<HashMap<(String, String), Arc<RepoState>>>,
+}
+
+impl Repos {
+    pub fn new(db: Db, ttl: Duration, grace: Duration) -> Self {
+        Repos {
+            db,
+            ttl,
+            grace,
+            by_name: RwLock::default(),
+        }
+    }
+
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+
+    /// The state of an existing repository, refreshed if older than the TTL.
+    pub async fn get(&self, provider: &str, name: &str) -> Result<Option<Arc<RepoState>>> {
+        let cached = self
+            .by_name
+            .read()
+            .expect("lock")
+            .get(&(provider.to_owned(), name.to_owned()))
+            .cloned();
+        let state = match cached {
+            Some(s) => s,
+            None => match self.db.find_repo(provider, name).await? {
+                Some(row) => self.insert(&row),
+                None => return Ok(None),
+            },
+        };
+        if !state.is_fresh(self.ttl) {
+            self.refresh(&state).await?;
+        }
+        Ok(Some(state))
+    }
+
+    /// The state for a repository row (e.g. one just created).
+    pub fn insert(&self, row: &repo::Model) -> Arc<RepoState> {
+        self.by_name
+            .write()
+            .expect("lock")
+            .entry((row.provider.clone(), row.name.clone()))
+            .or_insert_with(|| Arc::new(RepoState::new(row)))
+            .clone()
+    }
+
+    /// Every repository state this instance holds.
+    pub fn all(&self) -> Vec<Arc<RepoState>> {
+        self.by_name
+            .read()
+            .expect("lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Re-reads the repository's generation; on change, loads the live index
+    /// sets and the package changes they cover.
+    pub async fn refresh(&self, state: &RepoState) -> Result<()> {
+        let _guard = state.refresh_lock.lock().await;
+        if state.is_fresh(self.ttl) {
+            return Ok(());
+        }
+        let row = self.db.repo_by_id(state.info.id).await?;
+        self.reload(state, &row).await
+    }
+
+    /// Brings `state` up to the published generation in `row`. The caller
+    /// holds `state.refresh_lock`.
+    pub async fn reload(&self, state: &RepoState, row: &repo::Model) -> Result<()> {
+        if state.generation() != row.generation {
+            state.apply_changes(&self.db, row.published_seq).await?;
+            let rows = self.db.live_index_sets(state.info.id, self.grace).await?;
+            let old: Vec<Arc<IndexSetView>> = state.serve.read().expect("lock").sets.clone();
+            let sets = rows
+                .iter()
+                .filter(|r| r.generation <= row.generation)
+                .map(|r| {
+                    old.iter()
+                        .find(|s| s.generation == r.generation)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::new(IndexSetView::from_row(r)))
+                })
+                .collect();
+            state.set_published(row.generation, row.published_seq, sets);
+        } else {
+            state.serve.write().expect("lock").checked_at = Some(Instant::now());
+        }
+        state.purge_gone(self.grace);
+        Ok(())
+    }
+}

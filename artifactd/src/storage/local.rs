@@ -1,0 +1,199 @@
+//! The local-directory backend: objects are files under one root, written to
+//! a temporary name in the same directory and renamed into place.
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio_util::io::ReaderStream;
+
+use super::{ByteRange, ByteStream, Storage, StorageError, StorageKey};
+
+/// Files under `root`, laid out as [`StorageKey::path`] says.
+#[derive(Debug, Clone)]
+pub struct LocalStorage {
+    root: PathBuf,
+}
+
+const CHUNK: usize = 256 * 1024;
+
+impl LocalStorage {
+    pub async fn open(root: impl Into<PathBuf>) -> Result<Self, StorageError> {
+        let root = root.into();
+        tokio::fs::create_dir_all(&root)
+            .await
+            .map_err(|source| StorageError::Io {
+                key: root.display().to_string(),
+                source,
+            })?;
+        Ok(LocalStorage { root })
+    }
+
+    fn file(&self, key: &StorageKey) -> PathBuf {
+        self.root.join(key.path())
+    }
+
+    fn tmp_name(dest: &Path) -> PathBuf {
+        let mut name = dest.as_os_str().to_owned();
+        name.push(format!(".tmp-{:016x}", rand::random::<u64>()));
+        PathBuf::from(name)
+    }
+}
+
+fn io_err(key: &StorageKey) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
+    move |source| match source.kind() {
+        ErrorKind::NotFound => StorageError::NotFound(key.path()),
+        _ => StorageError::Io {
+            key: key.path(),
+            source,
+        },
+    }
+}
+
+async fn ensure_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) => tokio::fs::create_dir_all(dir).await,
+        None => Ok(()),
+    }
+}
+
+#[async_trait]
+impl Storage for LocalStorage {
+    async fn put_file(
+        &self,
+        key: &StorageKey,
+        src: &Path,
+        _content_type: &str,
+    ) -> Result<(), StorageError> {
+        let dest = self.file(key);
+        let err = io_err(key);
+        let io = async {
+            ensure_parent(&dest).await?;
+            tokio::fs::File::open(src).await?.sync_all().await?;
+            if let Err(e) = tokio::fs::rename(src, &dest).await {
+                // Another filesystem: copy beside the destination, then rename.
+                if e.kind() != ErrorKind::CrossesDevices {
+                    return Err(e);
+                }
+                let tmp = Self::tmp_name(&dest);
+                tokio::fs::copy(src, &tmp).await?;
+                tokio::fs::File::open(&tmp).await?.sync_all().await?;
+                tokio::fs::rename(&tmp, &dest).await?;
+            }
+            Ok(())
+        };
+        io.await.map_err(err)
+    }
+
+    async fn put_bytes(
+        &self,
+        key: &StorageKey,
+        bytes: Bytes,
+        _content_type: &str,
+    ) -> Result<(), StorageError> {
+        let dest = self.file(key);
+        let io = async {
+            ensure_parent(&dest).await?;
+            let tmp = Self::tmp_name(&dest);
+            let mut f = tokio::fs::File::create(&tmp).await?;
+            f.write_all(&bytes).await?;
+            f.sync_all().await?;
+            drop(f);
+            tokio::fs::rename(&tmp, &dest).await
+        };
+        io.await.map_err(io_err(key))
+    }
+
+    async fn get(
+        &self,
+        key: &StorageKey,
+        range: Option<ByteRange>,
+    ) -> Result<ByteStream, StorageError> {
+        let mut f = tokio::fs::File::open(self.file(key))
+            .await
+            .map_err(io_err(key))?;
+        Ok(match range {
+            None => Box::pin(ReaderStream::with_capacity(f, CHUNK)),
+            Some(r) => {
+                f.seek(std::io::SeekFrom::Start(r.start))
+                    .await
+                    .map_err(io_err(key))?;
+                Box::pin(ReaderStream::with_capacity(f.take(r.len), CHUNK))
+            }
+        })
+    }
+
+    async fn head(&self, key: &StorageKey) -> Result<Option<u64>, StorageError> {
+        match tokio::fs::metadata(self.file(key)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(key)(e)),
+        }
+    }
+
+    async fn delete(&self, key: &StorageKey) -> Result<(), StorageError> {
+        match tokio::fs::remove_file(self.file(key)).await {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(io_err(key)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let root = self.root.clone();
+        let prefix = prefix.to_owned();
+        let walk = move || {
+            let dir = match prefix.rfind('/') {
+                Some(i) => root.join(&prefix[..i]),
+                None => root.clone(),
+            };
+            let mut out = Vec::new();
+            let mut stack = vec![dir];
+            while let Some(dir) = stack.pop() {
+                let entries = match std::fs::read_dir(&dir) {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                for entry in entries {
+                    let path = entry?.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                        continue;
+                    }
+                    let Ok(rel) = path.strip_prefix(&root) else {
+                        continue;
+                    };
+                    let rel = rel.to_string_lossy().replace('\\', "/");
+                    if rel.starts_with(&prefix) && !rel.contains(".tmp-") {
+                        out.push(rel);
+                    }
+                }
+            }
+            out.sort();
+            Ok(out)
+        };
+        tokio::task::spawn_blocking(walk)
+            .await
+            .map_err(|e| StorageError::Config(e.to_string()))?
+            .map_err(|source| StorageError::Io {
+                key: self.root.display().to_string(),
+                source,
+            })
+    }
+
+    async fn check(&self) -> Result<(), StorageError> {
+        tokio::fs::metadata(&self.root)
+            .await
+            .map(|_| ())
+            .map_err(|source| StorageError::Io {
+                key: self.root.display().to_string(),
+                source,
+            })
+    }
+
+    fn local_path(&self, key: &StorageKey) -> Option<PathBuf> {
+        Some(self.file(key))
+    }
+}

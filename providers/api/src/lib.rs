@@ -1,0 +1,261 @@
+//! The contract between the artifactd server and its format providers.
+//!
+//! This crate exists to break the dependency cycle between the server and the
+//! formats: every provider crate depends on it alone, the server depends on it
+//! and on the providers, and only the server's registry names concrete types.
+//! It does no I/O beyond reading the upload files it is handed, and knows
+//! nothing of HTTP, SQL or object storage: providers receive plain values
+//! (uploaded temp files, package rows) and return plain values (parsed
+//! metadata, rendered index files, path resolutions).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+mod paths;
+mod signer;
+
+pub use paths::{is_safe_segment, validate_relative_path};
+pub use signer::{SignError, Signer};
+
+/// A format plugged into the server (`apt`, `pypi`, `rpm`, `tar`, ...).
+///
+/// A provider is stateless from the server's point of view: every method gets
+/// everything it needs as arguments, so any instance of the server can call
+/// any method for any repository.
+pub trait Provider: Send + Sync + 'static {
+    /// The name in URLs and in `/addpkg?provider=`; lowercase ASCII.
+    fn name(&self) -> &'static str;
+
+    /// Validates one upload request (one or more files that belong together,
+    /// e.g. a `.dsc` with its tarballs) and extracts what will be stored.
+    ///
+    /// Runs on a blocking thread: reading the files is fine. Every returned
+    /// [`NewFile::upload`] must index into `files`; files not referenced by
+    /// any package are an error the server reports.
+    fn ingest(
+        &self,
+        ctx: &UploadContext<'_>,
+        files: &[UploadedFile],
+    ) -> Result<Vec<NewPackage>, ProviderError>;
+
+    /// Whether a user-supplied package name denotes `canonical` (e.g. PEP 503
+    /// normalisation for pypi). Used to check `/addpkg?name=`.
+    fn same_name(&self, given: &str, canonical: &str) -> bool {
+        given == canonical
+    }
+
+    /// Renders every index file of a repository from its current packages.
+    ///
+    /// The server calls this while it holds the repository's publish lease,
+    /// stores the result immutably and switches readers to it atomically.
+    /// Paths are relative to `/repo/<provider>/<repo>/`.
+    fn render(&self, input: &RenderInput<'_>) -> Result<Vec<IndexFile>, ProviderError>;
+
+    /// Maps a requested path (relative to `/repo/<provider>/<repo>/`) to the
+    /// published index file or package file that answers it.
+    ///
+    /// Called on the hot path: it must be cheap and must not do I/O. The
+    /// default serves the path as it is.
+    fn resolve(&self, path: &str, req: &ReadRequest<'_>) -> Resolution {
+        let _ = req;
+        Resolution::Serve(path.to_owned())
+    }
+
+    /// What the web UI shows about one package beyond name and version.
+    fn describe(&self, package: &PackageRecord) -> Vec<Field> {
+        let _ = package;
+        Vec::new()
+    }
+
+    /// Ready-to-copy client instructions for a repository.
+    fn install_snippets(&self, repo: &RepoInfo, base_url: &str) -> Vec<Snippet>;
+}
+
+/// Query parameters and identity of one `/addpkg` call.
+#[derive(Debug)]
+pub struct UploadContext<'a> {
+    pub repo: &'a RepoInfo,
+    /// Expected package name, if the client said one.
+    pub name: Option<&'a str>,
+    /// Expected version, if the client said one.
+    pub version: Option<&'a str>,
+    /// Provider-specific parameters (`dist`, `component`, ...), minus the
+    /// ones the server itself consumes.
+    pub params: &'a BTreeMap<String, String>,
+}
+
+impl UploadContext<'_> {
+    /// A provider parameter, if present and non-empty.
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.params
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// One uploaded file, already streamed to a local temporary file and hashed.
+#[derive(Debug, Clone)]
+pub struct UploadedFile {
+    /// The client's file name, already checked to be one safe path segment.
+    pub filename: String,
+    /// Local temporary file holding the bytes; read-only for the provider.
+    pub path: PathBuf,
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the content.
+    pub sha256: String,
+}
+
+/// A package version to create (or to add files to, if it already exists).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewPackage {
+    pub name: String,
+    pub version: String,
+    /// Where in the repository the package lives, provider-defined: `""` for
+    /// flat formats, `"bookworm/main"` for apt, `"el9"` for rpm.
+    pub section: String,
+    /// Distinguishes builds of one name/version in one section (apt's
+    /// architecture, rpm's arch); `""` where the format has none.
+    pub variant: String,
+    /// Format-specific metadata kept with the package row.
+    pub metadata: Value,
+    pub files: Vec<NewFile>,
+}
+
+/// A file of a [`NewPackage`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewFile {
+    /// Index into the `files` slice given to [`Provider::ingest`].
+    pub upload: usize,
+    pub filename: String,
+    /// Where clients download it, relative to the repository root. The same
+    /// path always means the same bytes within a repository.
+    pub path: String,
+    pub content_type: String,
+    /// Format-specific per-file metadata (control stanza, wheel tags, ...).
+    pub metadata: Value,
+}
+
+/// A repository as providers see it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RepoInfo {
+    pub id: i64,
+    pub provider: String,
+    pub name: String,
+    /// Per-repository settings (e.g. apt Origin/Label), provider-defined.
+    pub settings: Value,
+}
+
+/// A stored package with its files, as read back from the metadata store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PackageRecord {
+    pub id: i64,
+    pub name: String,
+    pub version: String,
+    pub section: String,
+    pub variant: String,
+    pub metadata: Value,
+    /// Milliseconds since the Unix epoch.
+    pub uploaded_at: i64,
+    pub uploader: String,
+    pub files: Vec<FileRecord>,
+}
+
+/// A stored file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub filename: String,
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+    pub content_type: String,
+    pub metadata: Value,
+    /// Milliseconds since the Unix epoch.
+    pub uploaded_at: i64,
+}
+
+/// Everything [`Provider::render`] may look at.
+pub struct RenderInput<'a> {
+    pub repo: &'a RepoInfo,
+    /// Every live package of the repository, in no particular order.
+    pub packages: &'a [PackageRecord],
+    /// Signs index files with the repository key, for formats that sign.
+    pub signer: Option<&'a dyn Signer>,
+    /// Milliseconds since the Unix epoch, the same for every file of one
+    /// publish (for `Date:` fields and the like).
+    pub now: i64,
+}
+
+/// One rendered file of an index set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexFile {
+    /// Relative to the repository root, no leading slash.
+    pub path: String,
+    pub content_type: String,
+    pub body: IndexBody,
+}
+
+/// What an index path answers with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IndexBody {
+    Bytes(Vec<u8>),
+    /// An HTTP redirect to another path of the same repository (e.g. tar's
+    /// `latest`); resolved at publish time so reads stay cheap.
+    Redirect(String),
+}
+
+/// What the client's request says beyond its path.
+#[derive(Debug, Default)]
+pub struct ReadRequest<'a> {
+    pub accept: Option<&'a str>,
+}
+
+/// The answer of [`Provider::resolve`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// Serve the index file or package file at this path.
+    Serve(String),
+    /// Redirect the client to this path (relative to the repository root).
+    Redirect(String),
+    NotFound,
+}
+
+/// A labelled value on a package page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Field {
+    pub label: String,
+    pub value: String,
+}
+
+/// A ready-to-copy block of client instructions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Snippet {
+    pub title: String,
+    pub text: String,
+}
+
+/// Why a provider refused an upload or could not render.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The upload is not acceptable; the message is shown to the client.
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    /// Reading an upload file failed on the server side.
+    #[error("reading upload: {0}")]
+    Io(#[from] std::io::Error),
+    /// Rendering failed; a bug or a signing failure, never the client's fault.
+    #[error("rendering index: {0}")]
+    Render(String),
+}
+
+impl ProviderError {
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        ProviderError::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! `provider=tar`: generic archives (tarballs in every usual compression, and
+//! zip) stored as `<name>/<version>/<filename>`, with a JSON listing and a
+//! `latest` redirect per name.
+//!
+//! Uploads are validated by reading the whole archive, so a truncated or
+//! mislabelled file is refused before anything is stored.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+
+use artifactd_provider_api::{
+    IndexBody, IndexFile, NewFile, NewPackage, PackageRecord, Provider, ProviderError, ReadRequest,
+    RenderInput, RepoInfo, Resolution, Snippet, UploadContext, UploadedFile, is_safe_segment,
+};
+use serde_json::{Value, json};
+
+/// The generic archive provider.
+#[derive(Debug, Default)]
+pub struct TarProvider;
+
+/// Archive formats we accept, recognised by file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Tar,
+    TarGz,
+    TarXz,
+    TarZst,
+    TarBz2,
+    Zip,
+}
+
+const SUFFIXES: &[(&str, Kind)] = &[
+    (".tar.gz", Kind::TarGz),
+    (".tgz", Kind::TarGz),
+    (".tar.xz", Kind::TarXz),
+    (".txz", Kind::TarXz),
+    (".tar.zst", Kind::TarZst),
+    (".tar.bz2", Kind::TarBz2),
+    (".tbz2", Kind::TarBz2),
+    (".tar", Kind::Tar),
+    (".zip", Kind::Zip),
+];
+
+impl Kind {
+    /// The archive kind and the file name without its suffix.
+    fn from_filename(filename: &str) -> Option<(Kind, &str)> {
+        let lower = filename.to_ascii_lowercase();
+        SUFFIXES.iter().find_map(|(suffix, kind)| {
+            lower
+                .ends_with(suffix)
+                .then(|| (*kind, &filename[..filename.len() - suffix.len()]))
+        })
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Kind::Tar => "application/x-tar",
+            Kind::TarGz => "application/gzip",
+            Kind::TarXz => "application/x-xz",
+            Kind::TarZst => "application/zstd",
+            Kind::TarBz2 => "application/x-bzip2",
+            Kind::Zip => "application/zip",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Tar => "tar",
+            Kind::TarGz => "tar.gz",
+            Kind::TarXz => "tar.xz",
+            Kind::TarZst => "tar.zst",
+            Kind::TarBz2 => "tar.bz2",
+            Kind::Zip => "zip",
+        }
+    }
+}
+
+/// What reading an archive end to end found.
+struct Summary {
+    entries: u64,
+    unpacked_size: u64,
+}
+
+fn bad_archive(filename: &str, kind: Kind, err: impl std::fmt::Display) -> ProviderError {
+    ProviderError::invalid(
+        "invalid_archive",
+        format!(
+            "{filename} is not a readable {} archive: {err}",
+            kind.label()
+        ),
+    )
+}
+
+/// Reads every entry of a tar stream, then drains the decompressor so its
+/// trailer (CRC, length) is verified too.
+fn scan_tar<R: Read>(reader: R) -> io::Result<Summary> {
+    let mut archive = tar::Archive::new(reader);
+    let mut summary = Summary {
+        entries: 0,
+        unpacked_size: 0,
+    };
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        summary.entries += 1;
+        summary.unpacked_size += io::copy(&mut entry, &mut io::sink())?;
+    }
+    io::copy(&mut archive.into_inner(), &mut io::sink())?;
+    Ok(summary)
+}
+
+fn scan_zip(file: File) -> Result<Summary, zip::result::ZipError> {
+    let mut archive = zip::ZipArchive::new(BufReader::new(file))?;
+    let mut summary = Summary {
+        entries: 0,
+        unpacked_size: 0,
+    };
+    for i in 0..archive.len() {
+        let entry = archive.by_index_raw(i)?;
+        summary.entries += 1;
+        summary.unpacked_size += entry.size();
+    }
+    Ok(summary)
+}
+
+fn scan(file: &UploadedFile, kind: Kind) -> Result<Summary, ProviderError> {
+    let open = || File::open(&file.path).map(|f| BufReader::with_capacity(256 * 1024, f));
+    let result = match kind {
+        Kind::Tar => scan_tar(open()?),
+        Kind::TarGz => scan_tar(flate2::bufread::MultiGzDecoder::new(open()?)),
+        Kind::TarXz => scan_tar(liblzma::bufread::XzDecoder::new_multi_decoder(open()?)),
+        Kind::TarZst => zstd::stream::read::Decoder::with_buffer(open()?).and_then(scan_tar),
+        Kind::TarBz2 => scan_tar(bzip2::bufread::MultiBzDecoder::new(open()?)),
+        Kind::Zip => {
+            return scan_zip(File::open(&file.path)?)
+                .map_err(|e| bad_archive(&file.filename, kind, e));
+        }
+    };
+    let summary = result.map_err(|e| bad_archive(&file.filename, kind, e))?;
+    if summary.entries == 0 {
+        return Err(bad_archive(&file.filename, kind, "it has no entries"));
+    }
+    Ok(summary)
+}
+
+/// Splits `name-version` at the last `-` that is followed by a digit.
+fn split_name_version(stem: &str) -> Option<(&str, &str)> {
+    let idx = stem
+        .char_indices()
+        .filter(|&(i, c)| c == '-' && stem[i + 1..].starts_with(|d: char| d.is_ascii_digit()))
+        .map(|(i, _)| i)
+        .last()?;
+    Some((&stem[..idx], &stem[idx + 1..]))
+}
+
+fn check_token(what: &str, value: &str, extra: &[char]) -> Result<(), ProviderError> {
+    let ok = is_safe_segment(value)
+        && value.len() <= 128
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c) || extra.contains(&c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ProviderError::invalid(
+            "invalid_name",
+            format!(
+                "{what} {value:?} must start with a letter or digit and contain only letters, digits and . _ + -{}",
+                extra.iter().map(|c| format!(" {c}")).collect::<String>()
+            ),
+        ))
+    }
+}
+
+/// Orders versions the way people read them (`1.10` after `1.9`), falling back
+/// to byte order where the version comparison gives no answer.
+pub fn compare_versions(a: &str, b: &str) -> Ordering {
+    use version_compare::Cmp;
+    match version_compare::compare(a, b) {
+        Ok(Cmp::Lt) => Ordering::Less,
+        Ok(Cmp::Gt) => Ordering::Greater,
+        _ => a.cmp(b),
+    }
+}
+
+impl Provider for TarProvider {
+    fn name(&self) -> &'static str {
+        "tar"
+    }
+
+    fn ingest(
+        &self,
+        ctx: &UploadContext<'_>,
+        files: &[UploadedFile],
+    ) -> Result<Vec<NewPackage>, ProviderError> {
+        let mut packages: Vec<NewPackage> = Vec::new();
+        for (upload, file) in files.iter().enumerate() {
+            let Some((kind, stem)) = Kind::from_filename(&file.filename) else {
+                return Err(ProviderError::invalid(
+                    "unsupported_file_type",
+                    format!(
+                        "{}: expected one of {}",
+                        file.filename,
+                        SUFFIXES
+                            .iter()
+                            .map(|(s, _)| *s)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            };
+            let derived = split_name_version(stem);
+            let name = ctx.name.or(derived.map(|d| d.0)).ok_or_else(|| {
+                ProviderError::invalid(
+                    "missing_name",
+                    format!(
+                        "{}: give name= and version=, or name the file NAME-VERSION.ext",
+                        file.filename
+                    ),
+                )
+            })?;
+            let version = ctx.version.or(derived.map(|d| d.1)).ok_or_else(|| {
+                ProviderError::invalid(
+                    "missing_version",
+                    format!(
+                        "{}: give version=, or name the file NAME-VERSION.ext",
+                        file.filename
+                    ),
+                )
+            })?;
+            check_token("name", name, &[])?;
+            check_token("version", version, &['~'])?;
+            if version == "latest" {
+                return Err(ProviderError::invalid(
+                    "invalid_version",
+                    "\"latest\" is reserved for the newest-version redirect",
+                ));
+            }
+            let summary = scan(file, kind)?;
+            let new_file = NewFile {
+                upload,
+                filename: file.filename.clone(),
+                path: format!("{name}/{version}/{}", file.filename),
+                content_type: kind.content_type().to_owned(),
+                metadata: json!({
+                    "format": kind.label(),
+                    "entries": summary.entries,
+                    "unpacked_size": summary.unpacked_size,
+                }),
+            };
+            match packages
+                .iter_mut()
+                .find(|p| p.name == name && p.version == version)
+            {
+                Some(p) => p.files.push(new_file),
+                None => packages.push(NewPackage {
+                    name: name.to_owned(),
+                    version: version.to_owned(),
+                    section: String::new(),
+                    variant: String::new(),
+                    metadata: json!({}),
+                    files: vec![new_file],
+                }),
+            }
+        }
+        Ok(packages)
+    }
+
+    fn render(&self, input: &RenderInput<'_>) -> Result<Vec<IndexFile>, ProviderError> {
+        let mut by_name: BTreeMap<&str, Vec<&PackageRecord>> = BTreeMap::new();
+        for p in input.packages {
+            by_name.entry(&p.name).or_default().push(p);
+        }
+        let mut out = Vec::new();
+        let mut listing = serde_json::Map::new();
+        for (name, mut versions) in by_name {
+            versions.sort_by(|a, b| compare_versions(&b.version, &a.version));
+            let newest = versions[0];
+            let version_entries: Vec<Value> = versions
+                .iter()
+                .map(|p| {
+                    let mut files: Vec<Value> = p
+                        .files
+                        .iter()
+                        .map(|f| {
+                            json!({
+                                "filename": f.filename,
+                                "path": f.path,
+                                "size": f.size,
+                                "sha256": f.sha256,
+                                "uploaded_at": f.uploaded_at,
+                            })
+                        })
+                        .collect();
+                    files.sort_by(|a, b| a["filename"].as_str().cmp(&b["filename"].as_str()));
+                    json!({ "version": p.version, "uploaded_at": p.uploaded_at, "files": files })
+                })
+                .collect();
+            for (p, entry) in versions.iter().zip(&version_entries) {
+                out.push(json_file(format!("{name}/{}/index.json", p.version), entry));
+            }
+            out.push(json_file(
+                format!("{name}/index.json"),
+                &json!({ "name": name, "latest": newest.version, "versions": version_entries }),
+            ));
+            let target = match newest.files.as_slice() {
+                [only] => only.path.clone(),
+                _ => format!("{name}/{}/", newest.version),
+            };
+            out.push(IndexFile {
+                path: format!("{name}/latest"),
+                content_type: "text/plain".into(),
+                body: IndexBody::Redirect(target),
+            });
+            listing.insert(
+                name.to_owned(),
+                json!({
+                    "latest": newest.version,
+                    "versions": versions.iter().map(|p| p.version.as_str()).collect::<Vec<_>>(),
+                }),
+            );
+        }
+        out.push(json_file(
+            "index.json".to_owned(),
+            &json!({ "repository": input.repo.name, "packages": listing }),
+        ));
+        Ok(out)
+    }
+
+    fn resolve(&self, path: &str, _req: &ReadRequest<'_>) -> Resolution {
+        if path.is_empty() || path.ends_with('/') {
+            match path.strip_suffix("latest/") {
+                Some(latest) => Resolution::Serve(format!("{latest}latest")),
+                None => Resolution::Serve(format!("{path}index.json")),
+            }
+        } else {
+            Resolution::Serve(path.to_owned())
+        }
+    }
+
+    fn install_snippets(&self, repo: &RepoInfo, base_url: &str) -> Vec<Snippet> {
+        let root = format!("{base_url}/repo/tar/{}", repo.name);
+        vec![
+            Snippet {
+                title: "Download the newest version of a package".into(),
+                text: format!("curl -fLO {root}/NAME/latest"),
+            },
+            Snippet {
+                title: "List packages and versions".into(),
+                text: format!("curl -fsS {root}/"),
+            },
+        ]
+    }
+}
+
+fn json_file(path: String, value: &Value) -> IndexFile {
+    IndexFile {
+        path,
+        content_type: "application/json".into(),
+        body: IndexBody::Bytes(serde_json::to_vec_pretty(value).expect("JSON values serialise")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

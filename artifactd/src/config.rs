@@ -122,7 +122,7 @@ impl Default for PublishSettings {
             debounce_ms: 50,
             grace_period_secs: 3600,
             wait_timeout_secs: 60,
-            lease_secs: 30,
+            lease_secs: 10,
             cache_ttl_ms: 1000,
             sweep_interval_secs: 10,
         }

@@ -41,6 +41,8 @@ struct Worker {
     /// The highest `change_seq` anyone on this instance waits for.
     wanted: AtomicI64,
     running: AtomicBool,
+    /// When this instance last collected garbage here (starts at creation:
+    /// nothing is due in a repository's first minute).
     last_gc: Mutex<Option<Instant>>,
 }
 
@@ -88,7 +90,7 @@ impl Publisher {
                     published: watch::Sender::new(Published::default()),
                     wanted: AtomicI64::new(0),
                     running: AtomicBool::new(false),
-                    last_gc: Mutex::new(None),
+                    last_gc: Mutex::new(Some(Instant::now())),
                 })
             })
             .clone()
@@ -187,6 +189,7 @@ impl Publisher {
                     );
                     self.note(&worker, p);
                     self.maybe_gc(&state, &worker).await;
+                    continue;
                 }
                 Ok(None) => tracing::info!(repo = id, "another instance published first"),
                 Err(e) => {
@@ -329,7 +332,8 @@ impl Publisher {
     }
 
     /// Drops index sets past their grace period and the index files only they
-    /// used. Runs under the publish lease, so no publish is storing files.
+    /// used, at most once a minute per repository. Runs under the publish
+    /// lease, so no publish is storing files meanwhile.
     async fn maybe_gc(&self, state: &RepoState, worker: &Worker) {
         {
             let mut last = worker.last_gc.lock().expect("lock");
@@ -338,11 +342,29 @@ impl Publisher {
             }
             *last = Some(Instant::now());
         }
-        if let Err(e) = self.gc(state.info.id).await {
-            tracing::warn!(repo = state.info.id, error = %e, "index garbage collection failed");
+        let id = state.info.id;
+        match self
+            .db
+            .try_lease(id, &self.owner, Duration::from_secs(self.cfg.lease_secs))
+            .await
+        {
+            Ok(true) => {
+                if let Err(e) = self.gc(id).await {
+                    tracing::warn!(repo = id, error = %e, "index garbage collection failed");
+                }
+                if let Err(e) = self.db.release_lease(id, &self.owner).await {
+                    tracing::warn!(repo = id, error = %e, "cannot release publish lease");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(repo = id, error = %e, "cannot take lease for garbage collection")
+            }
         }
     }
 
+    /// Removes expired index sets and unreferenced index files of a
+    /// repository. The caller holds the repository's publish lease.
     pub async fn gc(&self, repo_id: i64) -> Result<usize> {
         let grace = self.repos.grace();
         self.db.expire_index_sets(repo_id, grace).await?;

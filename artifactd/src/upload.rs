@@ -184,7 +184,7 @@ impl App {
                 .collect();
             if let Some(path) = self.db.conflicting_paths(row.id, &wanted).await?.first() {
                 return Err(Error::conflict(
-                    "path_exists",
+                    "file_exists",
                     format!("{path} is already stored with other content"),
                 ));
             }

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use artifactd_provider_api::{FileRecord, NewPackage, PackageRecord, UploadedFile};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseBackend,
     DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr, TransactionTrait,
@@ -137,14 +137,7 @@ impl Db {
             lease_until: Set(0),
             ..Default::default()
         };
-        let inserted = repo::Entity::insert(row)
-            .on_conflict(
-                OnConflict::columns([repo::Column::Provider, repo::Column::Name])
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.conn)
-            .await;
+        let inserted = repo::Entity::insert(row).exec(&self.conn).await;
         match inserted {
             Ok(_) => {}
             Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {}
@@ -300,7 +293,7 @@ impl Db {
                     && other.sha256 != up.sha256
                 {
                     return Err(Error::conflict(
-                        "path_exists",
+                        "file_exists",
                         format!(
                             "{} is already stored with other content (sha256 {})",
                             nf.path, other.sha256
@@ -449,7 +442,8 @@ impl Db {
     }
 
     /// Records a new index set and makes it current, if `owner` still holds
-    /// the lease and nobody published since generation `from_generation`.
+    /// the lease and nobody published since generation `from_generation`;
+    /// releases the lease on success.
     /// Returns the new set's row, or `None` if the swap lost.
     pub async fn flip_index_set(
         &self,
@@ -465,6 +459,13 @@ impl Db {
         let swapped = repo::Entity::update_many()
             .col_expr(repo::Column::Generation, Expr::value(generation))
             .col_expr(repo::Column::PublishedSeq, Expr::value(covers_seq))
+            // The flip releases the lease in the same statement, so an
+            // instance that dies right after publishing blocks nobody.
+            .col_expr(
+                repo::Column::LeaseOwner,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(repo::Column::LeaseUntil, Expr::value(0i64))
             .filter(repo::Column::Id.eq(repo_id))
             .filter(repo::Column::Generation.eq(from_generation))
             .filter(repo::Column::LeaseOwner.eq(owner))

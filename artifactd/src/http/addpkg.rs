@@ -24,11 +24,10 @@ const SERVER_PARAMS: &[&str] = &["provider", "reponame", "name", "version", "wai
 pub async fn addpkg(
     app: web::Data<App>,
     req: HttpRequest,
-    query: web::Query<BTreeMap<String, String>>,
     payload: web::Payload,
 ) -> Result<HttpResponse> {
     let who = super::principal(&app, &req).await?;
-    let mut query = query.into_inner();
+    let mut query = parse_query(req.query_string())?;
     let provider = query
         .remove("provider")
         .filter(|p| !p.is_empty())
@@ -86,6 +85,30 @@ pub async fn addpkg(
         StatusCode::OK
     };
     Ok(HttpResponse::build(status).json(result))
+}
+
+/// Decodes a query string, refusing (rather than mangling) escapes that are
+/// not UTF-8. A repeated key keeps its last value.
+fn parse_query(raw: &str) -> Result<BTreeMap<String, String>> {
+    let decode = |s: &str| {
+        let plus = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&plus)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| {
+                Error::bad_request(
+                    "invalid_query",
+                    format!("query parameter {s:?} is not UTF-8"),
+                )
+            })
+    };
+    raw.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((decode(k)?, decode(v)?))
+        })
+        .collect()
 }
 
 fn multipart_error(e: impl std::fmt::Display) -> Error {
@@ -150,4 +173,19 @@ async fn spool_multipart(
         });
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_query;
+
+    #[test]
+    fn query_decoding_is_strict() {
+        let q = parse_query("provider=tar&reponame=r&name=a+b%2Fc&empty=&flag").unwrap();
+        assert_eq!(q["name"], "a b/c");
+        assert_eq!(q["empty"], "");
+        assert_eq!(q["flag"], "");
+        assert!(parse_query("name=%FF").is_err());
+        assert_eq!(parse_query("a=1&a=2").unwrap()["a"], "2");
+    }
 }

@@ -218,7 +218,10 @@ async fn respond_stream(
     let head = req.method() == actix_web::http::Method::HEAD;
     Ok(match range(req, meta) {
         Range::Unsatisfiable => unsatisfiable(meta),
-        Range::Full if head => b.no_chunking(meta.size).finish(),
+        Range::Full if head => b.body(SizedStream::new(
+            meta.size,
+            futures_util::stream::empty::<std::io::Result<Bytes>>(),
+        )),
         Range::Full => {
             let stream = app.storage.get(key, None).await?;
             b.body(SizedStream::new(meta.size, stream))
@@ -227,7 +230,10 @@ async fn respond_stream(
             b.status(StatusCode::PARTIAL_CONTENT)
                 .insert_header((header::CONTENT_RANGE, content_range(r, meta.size)));
             if head {
-                b.no_chunking(r.len).finish()
+                b.body(SizedStream::new(
+                    r.len,
+                    futures_util::stream::empty::<std::io::Result<Bytes>>(),
+                ))
             } else {
                 let stream = app.storage.get(key, Some(r)).await?;
                 b.body(SizedStream::new(r.len, stream))

@@ -1,0 +1,8 @@
+//! End-to-end tests against the real `artifactd` binary, each on SQLite +
+//! local storage and on MariaDB + S3.
+
+mod bad_input;
+mod multi_instance;
+mod roundtrip;
+mod storage;
+mod tokens;

@@ -153,29 +153,26 @@ fn range(req: &HttpRequest, meta: &Meta<'_>) -> Range {
     }
 }
 
-/// Headers shared by every file response; `None` if a 304 answers it.
-fn start(
-    req: &HttpRequest,
-    meta: &Meta<'_>,
-) -> std::result::Result<HttpResponseBuilder, HttpResponse> {
+/// A 304 if the client already holds this version.
+fn not_modified(req: &HttpRequest, meta: &Meta<'_>) -> Option<HttpResponse> {
     let etag = format!("\"{}\"", meta.sha256);
-    if let Some(inm) = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        && inm.split(',').any(|t| t.trim() == etag || t.trim() == "*")
-    {
-        return Err(HttpResponse::NotModified()
+    let inm = req.headers().get(header::IF_NONE_MATCH)?.to_str().ok()?;
+    inm.split(',').any(|t| t.trim() == etag || t.trim() == "*").then(|| {
+        HttpResponse::NotModified()
             .insert_header((header::ETAG, etag))
             .insert_header((header::CACHE_CONTROL, meta.cache))
-            .finish());
-    }
+            .finish()
+    })
+}
+
+/// Headers shared by every file response.
+fn start(meta: &Meta<'_>) -> HttpResponseBuilder {
     let mut b = HttpResponse::Ok();
     b.insert_header((header::CONTENT_TYPE, meta.content_type))
-        .insert_header((header::ETAG, etag))
+        .insert_header((header::ETAG, format!("\"{}\"", meta.sha256)))
         .insert_header((header::ACCEPT_RANGES, "bytes"))
         .insert_header((header::CACHE_CONTROL, meta.cache));
-    Ok(b)
+    b
 }
 
 fn unsatisfiable(meta: &Meta<'_>) -> HttpResponse {
@@ -185,10 +182,10 @@ fn unsatisfiable(meta: &Meta<'_>) -> HttpResponse {
 }
 
 fn respond_bytes(req: &HttpRequest, meta: &Meta<'_>, bytes: Bytes) -> HttpResponse {
-    let mut b = match start(req, meta) {
-        Ok(b) => b,
-        Err(not_modified) => return not_modified,
-    };
+    if let Some(resp) = not_modified(req, meta) {
+        return resp;
+    }
+    let mut b = start(meta);
     match range(req, meta) {
         Range::Full => b.body(bytes),
         Range::Unsatisfiable => unsatisfiable(meta),
@@ -211,10 +208,10 @@ async fn respond_stream(
     meta: &Meta<'_>,
     key: &StorageKey,
 ) -> Result<HttpResponse> {
-    let mut b = match start(req, meta) {
-        Ok(b) => b,
-        Err(not_modified) => return Ok(not_modified),
-    };
+    if let Some(resp) = not_modified(req, meta) {
+        return Ok(resp);
+    }
+    let mut b = start(meta);
     let head = req.method() == actix_web::http::Method::HEAD;
     Ok(match range(req, meta) {
         Range::Unsatisfiable => unsatisfiable(meta),

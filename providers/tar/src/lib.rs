@@ -148,9 +148,9 @@ fn scan(file: &UploadedFile, kind: Kind) -> Result<Summary, ProviderError> {
 fn split_name_version(stem: &str) -> Option<(&str, &str)> {
     let idx = stem
         .char_indices()
-        .filter(|&(i, c)| c == '-' && stem[i + 1..].starts_with(|d: char| d.is_ascii_digit()))
-        .map(|(i, _)| i)
-        .last()?;
+        .rev()
+        .find(|&(i, c)| c == '-' && stem[i + 1..].starts_with(|d: char| d.is_ascii_digit()))?
+        .0;
     Some((&stem[..idx], &stem[idx + 1..]))
 }
 

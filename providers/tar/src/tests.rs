@@ -167,11 +167,11 @@ fn refuses_unknown_suffix_bad_names_and_missing_version() {
     );
     let f = upload(dir.path(), "noversion.tar", &tar_bytes(b"x"));
     assert_eq!(
-        code(ingest(None, None, &[f.clone()]).unwrap_err()),
+        code(ingest(None, None, std::slice::from_ref(&f)).unwrap_err()),
         "missing_name"
     );
     assert_eq!(
-        code(ingest(Some("n"), None, &[f.clone()]).unwrap_err()),
+        code(ingest(Some("n"), None, std::slice::from_ref(&f)).unwrap_err()),
         "missing_version"
     );
     for (name, version) in [
@@ -181,7 +181,7 @@ fn refuses_unknown_suffix_bad_names_and_missing_version() {
         ("n", "latest"),
         (".n", "1"),
     ] {
-        let err = ingest(Some(name), Some(version), &[f.clone()]).unwrap_err();
+        let err = ingest(Some(name), Some(version), std::slice::from_ref(&f)).unwrap_err();
         assert!(
             matches!(err, ProviderError::Invalid { .. }),
             "{name} {version}"

@@ -45,6 +45,9 @@ async fn assert_untouched(
     );
 }
 
+/// Name, token, query, files, expected status, expected error code.
+type Case<'a> = (&'a str, Option<&'a str>, &'a str, Vec<(&'a str, Vec<u8>)>, u16, &'a str);
+
 async fn bad_uploads_store_nothing(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let server = env.start(&[]).await;
@@ -52,7 +55,7 @@ async fn bad_uploads_store_nothing(backend: Backend) {
     let big = gz(&tar_with("f", &vec![b'a'; 200_000]));
     let truncated = big[..big.len() / 2].to_vec();
 
-    let cases: Vec<(&str, Option<&str>, &str, Vec<(&str, Vec<u8>)>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "no token",
             None,

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -33,7 +33,7 @@ fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Address to listen on.
@@ -58,7 +58,7 @@ pub struct Settings {
     pub publish: PublishSettings,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageSettings {
     /// Local blob directory; defaults to `<data_dir>/blobs`.
@@ -70,7 +70,7 @@ pub struct StorageSettings {
     pub s3_prefix: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PublishSettings {
     /// Uploads arriving within this window share one publish.
@@ -86,6 +86,8 @@ pub struct PublishSettings {
     pub cache_ttl_ms: u64,
     /// How often to look for unpublished changes and expired index sets.
     pub sweep_interval_secs: u64,
+    /// Minimum time between two garbage collections of one repository.
+    pub gc_interval_secs: u64,
 }
 
 impl Default for Settings {
@@ -125,6 +127,7 @@ impl Default for PublishSettings {
             lease_secs: 10,
             cache_ttl_ms: 1000,
             sweep_interval_secs: 10,
+            gc_interval_secs: 60,
         }
     }
 }
@@ -172,6 +175,10 @@ pub const ENV: &[(&str, &str)] = &[
     (
         "ARTIFACTD_PUBLISH_SWEEP_INTERVAL_SECS",
         "publish.sweep_interval_secs",
+    ),
+    (
+        "ARTIFACTD_PUBLISH_GC_INTERVAL_SECS",
+        "publish.gc_interval_secs",
     ),
 ];
 
@@ -234,6 +241,7 @@ impl Settings {
             "publish.lease_secs" => self.publish.lease_secs = num(v)?,
             "publish.cache_ttl_ms" => self.publish.cache_ttl_ms = num(v)?,
             "publish.sweep_interval_secs" => self.publish.sweep_interval_secs = num(v)?,
+            "publish.gc_interval_secs" => self.publish.gc_interval_secs = num(v)?,
             other => return Err(invalid(other, "unknown key")),
         }
         Ok(())
@@ -264,6 +272,17 @@ impl Settings {
         Ok(())
     }
 
+    /// The effective settings as TOML, with secrets replaced by `***`.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        if shown.admin_token.is_some() {
+            shown.admin_token = Some("***".into());
+        }
+        shown.database_url = Some(redact_url_password(&self.database_url()));
+        shown.storage.s3_url = shown.storage.s3_url.as_deref().map(redact_url_password);
+        toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot show settings: {e}\n"))
+    }
+
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
         match &self.database_url {
@@ -286,6 +305,17 @@ impl Settings {
             .path
             .clone()
             .unwrap_or_else(|| self.data_dir.join("blobs"))
+    }
+}
+
+/// `scheme://user:secret@host/...` -> `scheme://user:***@host/...`.
+fn redact_url_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -362,6 +392,59 @@ mod tests {
             s.storage.s3_url.as_deref(),
             Some("http://k:s@127.0.0.1:9000/b")
         );
+    }
+
+    /// Every environment variable sets its key, and every key has a variable.
+    #[test]
+    fn every_env_variable_takes_effect() {
+        let value = |key: &str| match key {
+            "listen" => "127.0.0.1:9999",
+            "database_url" => "sqlite://x.db",
+            "admin_token" => "a-token-long-enough",
+            "log_format" => "json",
+            "max_upload_size" => "12345",
+            k if k.starts_with("publish.") => "12345",
+            _ => "/some/value",
+        };
+        let defaults = toml::Value::try_from(Settings::default()).unwrap();
+        let mut covered = std::collections::BTreeSet::new();
+        for (name, key) in ENV {
+            let s = Settings::load_with(None, |n| (n == *name).then(|| value(key).to_string()))
+                .unwrap();
+            let after = toml::Value::try_from(&s).unwrap();
+            assert_ne!(after, defaults, "{name} changed nothing");
+            covered.insert(*key);
+        }
+        let table = defaults.as_table().unwrap();
+        for (k, v) in table {
+            match v.as_table() {
+                Some(section) => {
+                    for sub in section.keys() {
+                        assert!(
+                            covered.contains(format!("{k}.{sub}").as_str()),
+                            "no variable for {k}.{sub}"
+                        );
+                    }
+                }
+                None => assert!(covered.contains(k.as_str()), "no variable for {k}"),
+            }
+        }
+    }
+
+    #[test]
+    fn shown_settings_hide_secrets() {
+        let env: HashMap<&str, &str> = [
+            ("ARTIFACTD_ADMIN_TOKEN", "very-secret-admin-token"),
+            ("DATABASE_URL", "mysql://u:dbsecret@127.0.0.1:3306/db"),
+            ("S3_URL", "http://key:s3secret@127.0.0.1:9000/b"),
+        ]
+        .into();
+        let s = Settings::load_with(None, |k| env.get(k).map(|v| v.to_string())).unwrap();
+        let shown = s.to_redacted_toml();
+        for secret in ["very-secret-admin-token", "dbsecret", "s3secret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("listen = \"127.0.0.1:8080\""), "{shown}");
     }
 
     #[test]

@@ -25,6 +25,8 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Print the effective configuration (secrets hidden) and exit.
+    Config,
 }
 
 fn init_logging(settings: &Settings) {
@@ -46,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref()).context("loading configuration")?;
     init_logging(&settings);
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Config => print!("{}", settings.to_redacted_toml()),
         Command::Migrate => {
             artifactd::db::Db::connect(&settings.database_url()).await?;
             tracing::info!("migrations applied");

@@ -42,7 +42,7 @@ struct Worker {
     wanted: AtomicI64,
     running: AtomicBool,
     /// When this instance last collected garbage here (starts at creation:
-    /// nothing is due in a repository's first minute).
+    /// nothing is due in a repository's first interval).
     last_gc: Mutex<Option<Instant>>,
 }
 
@@ -59,7 +59,6 @@ pub struct Publisher {
 
 /// How often a waiting instance re-reads a repository another instance is publishing.
 const POLL: Duration = Duration::from_millis(100);
-const GC_EVERY: Duration = Duration::from_secs(60);
 
 impl Publisher {
     pub fn new(
@@ -332,12 +331,12 @@ impl Publisher {
     }
 
     /// Drops index sets past their grace period and the index files only they
-    /// used, at most once a minute per repository. Runs under the publish
+    /// used, at most once per `gc_interval_secs` per repository. Runs under the publish
     /// lease, so no publish is storing files meanwhile.
     async fn maybe_gc(&self, state: &RepoState, worker: &Worker) {
         {
             let mut last = worker.last_gc.lock().expect("lock");
-            if last.is_some_and(|t| t.elapsed() < GC_EVERY) {
+            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(self.cfg.gc_interval_secs)) {
                 return;
             }
             *last = Some(Instant::now());
@@ -349,8 +348,14 @@ impl Publisher {
             .await
         {
             Ok(true) => {
-                if let Err(e) = self.gc(id).await {
-                    tracing::warn!(repo = id, error = %e, "index garbage collection failed");
+                match self.gc(id).await {
+                    Ok(0) => tracing::debug!(repo = id, "nothing to collect"),
+                    Ok(removed) => {
+                        tracing::info!(repo = id, removed, "removed expired index files")
+                    }
+                    Err(e) => {
+                        tracing::warn!(repo = id, error = %e, "index garbage collection failed")
+                    }
                 }
                 if let Err(e) = self.db.release_lease(id, &self.owner).await {
                     tracing::warn!(repo = id, error = %e, "cannot release publish lease");
@@ -398,7 +403,7 @@ impl Publisher {
 
     /// Periodically publishes repositories with unpublished changes (an
     /// instance may have died between commit and publish, or an upload used
-    /// `wait=0`) and collects expired index sets.
+    /// `wait=0`), and forgets package files whose grace period ended.
     pub async fn sweep_forever(self: Arc<Self>) {
         let every = Duration::from_secs(self.cfg.sweep_interval_secs.max(1));
         loop {

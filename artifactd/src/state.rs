@@ -393,3 +393,99 @@ impl Repos {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(sha: &str) -> ManifestEntry {
+        ManifestEntry::File {
+            sha256: sha.into(),
+            size: 1,
+            content_type: "text/plain".into(),
+        }
+    }
+
+    fn state() -> RepoState {
+        RepoState::new(&repo::Model {
+            id: 1,
+            provider: "tar".into(),
+            name: "r".into(),
+            settings: "{}".into(),
+            created_at: 0,
+            change_seq: 0,
+            published_seq: 0,
+            generation: 0,
+            current_set: None,
+            lease_owner: None,
+            lease_until: 0,
+        })
+    }
+
+    #[test]
+    fn newest_set_wins_and_older_sets_answer_what_it_dropped() {
+        let s = state();
+        let old = Manifest::from([("a".to_owned(), file("1")), ("b".to_owned(), file("2"))]);
+        let new = Manifest::from([
+            ("a".to_owned(), file("3")),
+            (
+                "c".to_owned(),
+                ManifestEntry::Redirect {
+                    redirect: "a".into(),
+                },
+            ),
+        ]);
+        s.install_published(Arc::new(IndexSetView::from_manifest(1, old)), 1, 2);
+        s.install_published(Arc::new(IndexSetView::from_manifest(2, new)), 2, 2);
+        let grace = Duration::from_secs(60);
+        let sha_of = |path: &str| match s.lookup(path, grace) {
+            Lookup::Index { set, path } => match &set.entries[&path] {
+                IndexEntry::File { sha256, .. } => sha256.clone(),
+                IndexEntry::Redirect(_) => unreachable!(),
+            },
+            other => panic!("{path}: {other:?}"),
+        };
+        assert_eq!(sha_of("a"), "3");
+        assert_eq!(
+            sha_of("b"),
+            "2",
+            "a path the new set dropped is served from the old one"
+        );
+        assert!(matches!(s.lookup("c", grace), Lookup::Redirect(t) if t == "a"));
+        assert!(matches!(s.lookup("zzz", grace), Lookup::Missing));
+        // Only `keep` sets are kept, and an older generation never replaces a newer one.
+        s.install_published(
+            Arc::new(IndexSetView::from_manifest(1, Manifest::new())),
+            1,
+            2,
+        );
+        assert_eq!(s.generation(), 2);
+        s.install_published(
+            Arc::new(IndexSetView::from_manifest(3, Manifest::new())),
+            3,
+            1,
+        );
+        assert!(matches!(s.lookup("b", grace), Lookup::Missing));
+    }
+
+    #[test]
+    fn removed_files_stay_readable_for_the_grace_period() {
+        let s = state();
+        s.serve.write().unwrap().files.insert(
+            "x".into(),
+            FileEntry {
+                sha256: "1".into(),
+                size: 1,
+                content_type: "t".into(),
+                gone_at: Some(Instant::now()),
+            },
+        );
+        assert!(matches!(
+            s.lookup("x", Duration::from_secs(60)),
+            Lookup::File(_)
+        ));
+        assert!(matches!(s.lookup("x", Duration::ZERO), Lookup::Missing));
+        s.purge_gone(Duration::ZERO);
+        assert!(s.serve.read().unwrap().files.is_empty());
+    }
+}

@@ -62,7 +62,11 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub async fn new(backend: Backend) -> TestEnv {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let mut dir = tempfile::tempdir().expect("temp dir");
+        if std::env::var_os("ARTIFACTD_TEST_KEEP").is_some() {
+            dir.disable_cleanup(true);
+            eprintln!("test data kept in {}", dir.path().display());
+        }
         match backend {
             Backend::Embedded => TestEnv {
                 backend,
@@ -174,7 +178,10 @@ impl Server {
             .env("ARTIFACTD_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("DATABASE_URL", &env.database_url)
             .env("ARTIFACTD_PUBLISH_DEBOUNCE_MS", "20")
-            .env("ARTIFACTD_LOG", "info,sqlx=warn")
+            .env(
+                "ARTIFACTD_LOG",
+                std::env::var("ARTIFACTD_TEST_LOG").unwrap_or("info,sqlx=warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
             .stderr(Stdio::from(

@@ -19,16 +19,22 @@ mod addpkg;
 mod api;
 mod error;
 mod repo;
+mod ui;
 
 /// Runs the HTTP server until interrupted.
 pub async fn serve(app: Arc<App>) -> std::io::Result<()> {
     let listen = app.settings.listen;
     let data = web::Data::from(app);
     tracing::info!(%listen, "listening");
-    HttpServer::new(move || ActixApp::new().app_data(data.clone()).configure(routes))
-        .bind(listen)?
-        .run()
-        .await
+    HttpServer::new(move || {
+        ActixApp::new()
+            .app_data(data.clone())
+            .app_data(web::Data::new(ui::environment()))
+            .configure(routes)
+    })
+    .bind(listen)?
+    .run()
+    .await
 }
 
 /// Every route; also used by in-process tests.
@@ -37,6 +43,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::QueryConfig::default()
             .error_handler(|e, _| Error::bad_request("invalid_query", e.to_string()).into()),
     )
+    .route("/", web::get().to(ui::home))
+    .route("/static/style.css", web::get().to(ui::style))
     .route("/addpkg", web::post().to(addpkg::addpkg))
     .route("/healthz", web::get().to(api::healthz))
     .service(

@@ -157,12 +157,14 @@ fn range(req: &HttpRequest, meta: &Meta<'_>) -> Range {
 fn not_modified(req: &HttpRequest, meta: &Meta<'_>) -> Option<HttpResponse> {
     let etag = format!("\"{}\"", meta.sha256);
     let inm = req.headers().get(header::IF_NONE_MATCH)?.to_str().ok()?;
-    inm.split(',').any(|t| t.trim() == etag || t.trim() == "*").then(|| {
-        HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag))
-            .insert_header((header::CACHE_CONTROL, meta.cache))
-            .finish()
-    })
+    inm.split(',')
+        .any(|t| t.trim() == etag || t.trim() == "*")
+        .then(|| {
+            HttpResponse::NotModified()
+                .insert_header((header::ETAG, etag))
+                .insert_header((header::CACHE_CONTROL, meta.cache))
+                .finish()
+        })
 }
 
 /// Headers shared by every file response.

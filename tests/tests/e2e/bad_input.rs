@@ -46,7 +46,14 @@ async fn assert_untouched(
 }
 
 /// Name, token, query, files, expected status, expected error code.
-type Case<'a> = (&'a str, Option<&'a str>, &'a str, Vec<(&'a str, Vec<u8>)>, u16, &'a str);
+type Case<'a> = (
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+    Vec<(&'a str, Vec<u8>)>,
+    u16,
+    &'a str,
+);
 
 async fn bad_uploads_store_nothing(backend: Backend) {
     let env = TestEnv::new(backend).await;

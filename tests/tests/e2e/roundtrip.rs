@@ -247,6 +247,19 @@ async fn publish_and_listing(backend: Backend) {
     let repos = server.get_json("/api/v1/repos").await;
     assert_eq!(repos["repos"][0]["name"], "rel");
 
+    // The home page lists the repository with a ready-to-copy command.
+    let home = server.get("/").await;
+    assert_eq!(home.headers()["content-type"], "text/html; charset=utf-8");
+    let html = home.text().await.unwrap().replace("&#x2f;", "/");
+    assert!(html.contains(">rel</a>"), "{html}");
+    assert!(
+        html.contains(&format!(
+            "curl -fLO {}/repo/tar/rel/NAME/latest",
+            server.url
+        )),
+        "{html}"
+    );
+
     // Unknown things are JSON 404s.
     for path in [
         "/repo/tar/rel/nope/1.0/x.tar",
@@ -301,4 +314,54 @@ pub fn zip_with(name: &str, content: &[u8]) -> Vec<u8> {
         .unwrap();
     w.write_all(content).unwrap();
     w.finish().unwrap().into_inner()
+}
+
+both_backends!(superseded_index_files_expire_after_grace);
+
+/// Index files of a superseded set stay stored for the grace period, then go.
+async fn superseded_index_files_expire_after_grace(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let server = env
+        .start(&[
+            ("ARTIFACTD_PUBLISH_GRACE_PERIOD_SECS", "1"),
+            ("ARTIFACTD_PUBLISH_GC_INTERVAL_SECS", "0"),
+        ])
+        .await;
+    let storage = env.storage().await;
+    let mut root_index_keys = Vec::new();
+    for v in ["1.0", "2.0", "3.0"] {
+        let r = server
+            .upload(
+                "provider=tar&reponame=g",
+                &[(&format!("g-{v}.tar"), tar_with("f", v.as_bytes()))],
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let body = server
+            .get("/repo/tar/g/index.json")
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        root_index_keys.push(artifactd::storage::StorageKey::Index {
+            repo_id: 1,
+            sha256: sha256_hex(&body),
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    }
+    // Publishing 3.0 expired generation 1 (superseded over a second ago) and
+    // removed its files; generation 2 was superseded just now and stays.
+    assert_eq!(
+        storage.head(&root_index_keys[0]).await.unwrap(),
+        None,
+        "expired index file still stored"
+    );
+    assert!(
+        storage.head(&root_index_keys[1]).await.unwrap().is_some(),
+        "index file removed within its grace period"
+    );
+    assert!(
+        storage.head(&root_index_keys[2]).await.unwrap().is_some(),
+        "current index file missing"
+    );
 }

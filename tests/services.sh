@@ -51,6 +51,10 @@ wait_for_port() { # PORT SECONDS NAME
 start_services() { # DIR
   local dir=$1
   mkdir -p "$dir"
+  # mariadbd runs as user mysql, which must be able to reach its datadir
+  # (mktemp -d makes 0700 directories).
+  chmod 755 "$dir"
+  chmod o+x "$(dirname "$dir")"
   ensure_packages mariadb-server mariadb-client
   ensure_s3s
 
@@ -58,12 +62,13 @@ start_services() { # DIR
   local db_port; db_port=$(free_port)
   mkdir -p "$dir/mysql"
   chown -R mysql:mysql "$dir/mysql" 2>/dev/null || true
-  mariadb-install-db --user=mysql --datadir="$dir/mysql/data" --auth-root-authentication-method=normal >"$dir/mysql-install.log" 2>&1
+  mariadb-install-db --user=mysql --datadir="$dir/mysql/data" --auth-root-authentication-method=normal >"$dir/mysql-install.log" 2>&1 \
+    || { cat "$dir/mysql-install.log" >&2; return 1; }
   mariadbd --no-defaults --user=mysql --datadir="$dir/mysql/data" --socket="$dir/mysql/sock" \
     --pid-file="$dir/mysql/pid" --port="$db_port" --bind-address=127.0.0.1 \
     --innodb-flush-log-at-trx-commit=2 --max-connections=500 >"$dir/mysql.log" 2>&1 &
   MARIADB_PID=$!
-  wait_for_port "$db_port" 60 MariaDB
+  wait_for_port "$db_port" 60 MariaDB || { cat "$dir/mysql.log" >&2; return 1; }
   mariadb --socket="$dir/mysql/sock" -uroot <<SQL
 CREATE USER 'artifactd'@'127.0.0.1' IDENTIFIED BY 'artifactd-test';
 CREATE USER 'artifactd'@'localhost' IDENTIFIED BY 'artifactd-test';
@@ -77,7 +82,7 @@ SQL
   mkdir -p "$dir/s3/artifactd-test"
   s3s-fs --host 127.0.0.1 --port "$s3_port" --access-key testkey --secret-key testsecret1234 "$dir/s3" >"$dir/s3.log" 2>&1 &
   S3_PID=$!
-  wait_for_port "$s3_port" 30 s3s-fs
+  wait_for_port "$s3_port" 30 s3s-fs || { cat "$dir/s3.log" >&2; return 1; }
   export ARTIFACTD_TEST_S3_URL="http://testkey:testsecret1234@127.0.0.1:$s3_port/artifactd-test"
   echo "== MariaDB on 127.0.0.1:$db_port, s3s-fs on 127.0.0.1:$s3_port (logs in $dir)"
 }

@@ -12,6 +12,7 @@ ensure_packages nginx-light wrk curl
 build_release
 
 WORK=$(mktemp -d /tmp/artifactd-bench-serve.XXXXXX)
+chmod 755 "$WORK"  # nginx workers run as www-data
 trap 'kill ${ARTIFACTD_PID:-} ${NGINX_PID:-} 2>/dev/null; rm -rf "$WORK"' EXIT
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
@@ -58,6 +59,11 @@ NGINX
 nginx -c "$WORK/nginx.conf" -g 'daemon off;' &
 NGINX_PID=$!
 sleep 0.5
+# Both servers must answer 200 with the same bytes, or the numbers mean nothing.
+for pair in "repo/tar/bench/index.json index.json" "repo/tar/bench/pkg/1.0/pkg-1.0.tar pkg.tar"; do
+  set -- $pair
+  cmp <(curl -fsS "$base/$1") <(curl -fsS "http://127.0.0.1:$nport/$2") || { echo "artifactd and nginx differ on $2" >&2; exit 1; }
+done
 
 small_size=$(stat -c %s "$WORK/www/index.json")
 bench() { # URL -> "req/s MiB/s"
@@ -65,7 +71,7 @@ bench() { # URL -> "req/s MiB/s"
     /Requests\/sec/ { rps = $2 }
     /Transfer\/sec/ { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[A-Za-z]+/, "", v);
       if (u == "GB") v *= 1024; if (u == "KB") v /= 1024; if (u == "B") v /= 1048576; mib = v }
-    END { printf "%.0f %.1f", rps, mib }'
+    END { printf "%.0f %.1f\n", rps, mib }'
 }
 read -r a_small_rps _ < <(bench "$base/repo/tar/bench/index.json")
 read -r n_small_rps _ < <(bench "http://127.0.0.1:$nport/index.json")

@@ -4,5 +4,6 @@
 mod bad_input;
 mod multi_instance;
 mod roundtrip;
+mod rpcli;
 mod storage;
 mod tokens;

@@ -29,6 +29,7 @@ impl App {
     pub async fn build(settings: Settings) -> Result<App> {
         tokio::fs::create_dir_all(&settings.data_dir).await?;
         tokio::fs::create_dir_all(settings.tmp_dir()).await?;
+        remove_stale_spools(&settings.tmp_dir()).await;
         let db = Db::connect(&settings.database_url()).await?;
         let storage = open_storage(&settings).await?;
         let registry = Registry::builtin();
@@ -85,6 +86,26 @@ impl App {
         self.db.ping().await?;
         self.storage.check().await?;
         Ok(())
+    }
+}
+
+/// Upload spool directories older than a day are leftovers of a crash; newer
+/// ones may belong to another instance sharing this data directory.
+async fn remove_stale_spools(dir: &std::path::Path) {
+    const STALE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let old = entry
+            .metadata()
+            .await
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE));
+        if old && entry.file_name().to_string_lossy().starts_with("upload-") {
+            tracing::info!(path = %entry.path().display(), "removing stale upload spool");
+            let _ = tokio::fs::remove_dir_all(entry.path()).await;
+        }
     }
 }
 

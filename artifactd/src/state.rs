@@ -360,7 +360,18 @@ impl Repos {
     /// Re-reads the repository's generation; on change, loads the live index
     /// sets and the package changes they cover.
     pub async fn refresh(&self, state: &RepoState) -> Result<()> {
-        let _guard = state.refresh_lock.lock().await;
+        // Once something was loaded, a reader never waits behind a refresh or
+        // a publish on this instance: it serves the set it has, which is
+        // complete, and whoever holds the lock brings it up to date.
+        let loaded = state.serve.read().expect("lock").checked_at.is_some();
+        let _guard = if loaded {
+            match state.refresh_lock.try_lock() {
+                Ok(g) => g,
+                Err(_) => return Ok(()),
+            }
+        } else {
+            state.refresh_lock.lock().await
+        };
         if state.is_fresh(self.ttl) {
             return Ok(());
         }

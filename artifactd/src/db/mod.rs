@@ -65,7 +65,10 @@ impl Db {
             .min_connections(1)
             .connect_timeout(Duration::from_secs(10))
             .acquire_timeout(Duration::from_secs(30))
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            // Writers queue on SQLite's lock; under bursts of uploads from
+            // several processes, 5 s (sqlx's default) is not enough.
+            .map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::from_secs(30)));
         let conn = Database::connect(opts).await?;
         if conn.get_database_backend() == DatabaseBackend::Sqlite {
             // WAL lets readers proceed while one writer commits; the setting

@@ -192,8 +192,4 @@ impl Storage for LocalStorage {
                 source,
             })
     }
-
-    fn local_path(&self, key: &StorageKey) -> Option<PathBuf> {
-        Some(self.file(key))
-    }
 }

@@ -103,11 +103,6 @@ pub trait Storage: Send + Sync + 'static {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
     /// Cheap liveness check for `/healthz`.
     async fn check(&self) -> Result<(), StorageError>;
-    /// The local file behind a key, for backends that have one (zero-copy serving).
-    fn local_path(&self, key: &StorageKey) -> Option<std::path::PathBuf> {
-        let _ = key;
-        None
-    }
 }
 
 /// Reads a whole object into memory; for small index files only.

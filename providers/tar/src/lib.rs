@@ -17,8 +17,30 @@ use artifactd_provider_api::{
 use serde_json::{Value, json};
 
 /// The generic archive provider.
-#[derive(Debug, Default)]
-pub struct TarProvider;
+#[derive(Debug, Clone, Copy)]
+pub struct TarProvider {
+    /// An archive may unpack to `max(unpack_floor, unpack_ratio × its size)`
+    /// bytes; beyond that it is refused as a decompression bomb, which would
+    /// otherwise cost minutes of CPU to validate.
+    pub unpack_floor: u64,
+    pub unpack_ratio: u64,
+}
+
+impl Default for TarProvider {
+    fn default() -> Self {
+        TarProvider {
+            unpack_floor: 1 << 30,
+            unpack_ratio: 100,
+        }
+    }
+}
+
+impl TarProvider {
+    fn unpack_limit(&self, size: u64) -> u64 {
+        self.unpack_floor
+            .max(size.saturating_mul(self.unpack_ratio))
+    }
+}
 
 /// Archive formats we accept, recognised by file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,10 +115,35 @@ fn bad_archive(filename: &str, kind: Kind, err: impl std::fmt::Display) -> Provi
     )
 }
 
+/// A reader that fails once more than `left` bytes came out of it.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            io::Error::other(format!("it unpacks to more than {} bytes", self.limit))
+        })?;
+        Ok(n)
+    }
+}
+
+fn bounded<R: Read>(inner: R, limit: u64) -> Bounded<R> {
+    Bounded {
+        inner,
+        left: limit,
+        limit,
+    }
+}
+
 /// Reads every entry of a tar stream, then drains the decompressor so its
 /// trailer (CRC, length) is verified too.
-fn scan_tar<R: Read>(reader: R) -> io::Result<Summary> {
-    let mut archive = tar::Archive::new(reader);
+fn scan_tar<R: Read>(reader: R, limit: u64) -> io::Result<Summary> {
+    let mut archive = tar::Archive::new(bounded(reader, limit));
     let mut summary = Summary {
         entries: 0,
         unpacked_size: 0,
@@ -110,31 +157,52 @@ fn scan_tar<R: Read>(reader: R) -> io::Result<Summary> {
     Ok(summary)
 }
 
-fn scan_zip(file: File) -> Result<Summary, zip::result::ZipError> {
+/// Reads the central directory and every entry; entries in a compression
+/// this build can decode (stored, deflate) are decompressed to check their
+/// CRC, the others are checked by their headers.
+fn scan_zip(file: File, limit: u64) -> Result<Summary, zip::result::ZipError> {
     let mut archive = zip::ZipArchive::new(BufReader::new(file))?;
     let mut summary = Summary {
         entries: 0,
         unpacked_size: 0,
     };
     for i in 0..archive.len() {
-        let entry = archive.by_index_raw(i)?;
         summary.entries += 1;
-        summary.unpacked_size += entry.size();
+        let left = limit.saturating_sub(summary.unpacked_size);
+        let decoded = match archive.by_index(i) {
+            Ok(entry) => Some(io::copy(&mut bounded(entry, left), &mut io::sink())?),
+            Err(zip::result::ZipError::UnsupportedArchive(_)) => None,
+            Err(e) => return Err(e),
+        };
+        summary.unpacked_size += match decoded {
+            Some(n) => n,
+            None => archive.by_index_raw(i)?.size(),
+        };
+        if summary.unpacked_size > limit {
+            return Err(io::Error::other(format!("it unpacks to more than {limit} bytes")).into());
+        }
     }
     Ok(summary)
 }
 
-fn scan(file: &UploadedFile, kind: Kind) -> Result<Summary, ProviderError> {
+fn scan(file: &UploadedFile, kind: Kind, limit: u64) -> Result<Summary, ProviderError> {
     let open = || File::open(&file.path).map(|f| BufReader::with_capacity(256 * 1024, f));
     let result = match kind {
-        Kind::Tar => scan_tar(open()?),
-        Kind::TarGz => scan_tar(flate2::bufread::MultiGzDecoder::new(open()?)),
-        Kind::TarXz => scan_tar(liblzma::bufread::XzDecoder::new_multi_decoder(open()?)),
-        Kind::TarZst => zstd::stream::read::Decoder::with_buffer(open()?).and_then(scan_tar),
-        Kind::TarBz2 => scan_tar(bzip2::bufread::MultiBzDecoder::new(open()?)),
+        Kind::Tar => scan_tar(open()?, limit),
+        Kind::TarGz => scan_tar(flate2::bufread::MultiGzDecoder::new(open()?), limit),
+        Kind::TarXz => scan_tar(
+            liblzma::bufread::XzDecoder::new_multi_decoder(open()?),
+            limit,
+        ),
+        Kind::TarZst => {
+            zstd::stream::read::Decoder::with_buffer(open()?).and_then(|d| scan_tar(d, limit))
+        }
+        Kind::TarBz2 => scan_tar(bzip2::bufread::MultiBzDecoder::new(open()?), limit),
         Kind::Zip => {
-            return scan_zip(File::open(&file.path)?)
-                .map_err(|e| bad_archive(&file.filename, kind, e));
+            return scan_zip(File::open(&file.path)?, limit).map_err(|e| match e {
+                zip::result::ZipError::Io(io) => bad_archive(&file.filename, kind, io),
+                other => bad_archive(&file.filename, kind, other),
+            });
         }
     };
     let summary = result.map_err(|e| bad_archive(&file.filename, kind, e))?;
@@ -238,7 +306,7 @@ impl Provider for TarProvider {
                     "\"latest\" is reserved for the newest-version redirect",
                 ));
             }
-            let summary = scan(file, kind)?;
+            let summary = scan(file, kind, self.unpack_limit(file.size))?;
             let new_file = NewFile {
                 upload,
                 filename: file.filename.clone(),

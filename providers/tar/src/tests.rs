@@ -79,7 +79,7 @@ fn ingest(
         version,
         params: &params,
     };
-    TarProvider.ingest(&ctx, files)
+    TarProvider::default().ingest(&ctx, files)
 }
 
 fn code(err: ProviderError) -> &'static str {
@@ -229,7 +229,7 @@ fn render_lists_versions_and_points_latest_at_newest() {
         record("u", "2", &["a.tar", "b.zip"]),
     ];
     let repo = repo();
-    let files = TarProvider
+    let files = TarProvider::default()
         .render(&RenderInput {
             repo: &repo,
             packages: &packages,
@@ -260,9 +260,74 @@ fn render_lists_versions_and_points_latest_at_newest() {
 
 #[test]
 fn resolve_maps_directories_to_listings() {
-    let r = |p: &str| TarProvider.resolve(p, &ReadRequest::default());
+    let r = |p: &str| TarProvider::default().resolve(p, &ReadRequest::default());
     assert_eq!(r(""), Resolution::Serve("index.json".into()));
     assert_eq!(r("t/"), Resolution::Serve("t/index.json".into()));
     assert_eq!(r("t/latest/"), Resolution::Serve("t/latest".into()));
     assert_eq!(r("t/1.0/x.tar"), Resolution::Serve("t/1.0/x.tar".into()));
+}
+
+#[test]
+fn refuses_decompression_bombs_and_bad_zip_crcs() {
+    let dir = tempfile::tempdir().unwrap();
+    let provider = TarProvider {
+        unpack_floor: 1 << 20,
+        unpack_ratio: 10,
+    };
+    let repo = repo();
+    let params = BTreeMap::new();
+    let ctx = UploadContext {
+        repo: &repo,
+        name: None,
+        version: None,
+        params: &params,
+    };
+    // 4 MiB of zeros squeeze into a few KiB: far beyond 10x and 1 MiB.
+    let zeros = vec![0u8; 4 << 20];
+    for kind in [
+        Kind::TarGz,
+        Kind::TarXz,
+        Kind::TarZst,
+        Kind::TarBz2,
+        Kind::Zip,
+    ] {
+        let raw = if kind == Kind::Zip {
+            zeros.clone()
+        } else {
+            tar_bytes(&zeros)
+        };
+        let suffix = SUFFIXES.iter().find(|(_, k)| *k == kind).unwrap().0;
+        let f = upload(
+            dir.path(),
+            &format!("bomb-1.0{suffix}"),
+            &compress(kind, &raw),
+        );
+        let err = provider.ingest(&ctx, &[f]).unwrap_err();
+        assert!(
+            err.to_string().contains("unpacks to more than"),
+            "{suffix}: {err}"
+        );
+    }
+    // The same content within the limit is fine.
+    let small = upload(
+        dir.path(),
+        "ok-1.0.tar.gz",
+        &compress(Kind::TarGz, &tar_bytes(&zeros[..100_000])),
+    );
+    provider.ingest(&ctx, &[small]).unwrap();
+
+    // A zip whose stored data was altered after its CRC was written.
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    w.start_file("a.txt", opts).unwrap();
+    w.write_all(b"original content").unwrap();
+    let mut bytes = w.finish().unwrap().into_inner();
+    let at = bytes.windows(8).position(|x| x == b"original").unwrap();
+    bytes[at] = b'X';
+    let f = upload(dir.path(), "crc-1.0.zip", &bytes);
+    assert_eq!(
+        code(ingest(None, None, &[f]).unwrap_err()),
+        "invalid_archive"
+    );
 }

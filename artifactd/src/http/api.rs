@@ -82,32 +82,16 @@ pub async fn list_packages(
         .filter(|p| filter.name.as_ref().is_none_or(|n| *n == p.name))
         .filter(|p| filter.version.as_ref().is_none_or(|v| *v == p.version))
         .map(|p| {
-            let files: Vec<_> = p
-                .files
-                .iter()
-                .map(|f| {
-                    json!({
-                        "filename": f.filename,
-                        "path": f.path,
-                        "url": format!("/repo/{provider}/{repo}/{}", f.path),
-                        "sha256": f.sha256,
-                        "size": f.size,
-                        "content_type": f.content_type,
-                        "uploaded_at": f.uploaded_at,
-                        "metadata": f.metadata,
-                    })
-                })
-                .collect();
-            json!({
-                "name": p.name,
-                "version": p.version,
-                "section": p.section,
-                "variant": p.variant,
-                "uploaded_at": p.uploaded_at,
-                "uploader": p.uploader,
-                "metadata": p.metadata,
-                "files": files,
-            })
+            let mut value = serde_json::to_value(&p).expect("package records serialise");
+            for (file, record) in value["files"]
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+                .zip(&p.files)
+            {
+                file["url"] = json!(format!("/repo/{provider}/{repo}/{}", record.path));
+            }
+            value
         })
         .collect();
     Ok(HttpResponse::Ok()

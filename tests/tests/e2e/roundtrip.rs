@@ -114,6 +114,38 @@ async fn small_archive_roundtrip(backend: Backend) {
         sha256_hex(&archive),
         "a refused upload must not change the stored file"
     );
+
+    // The same bytes in another repository are stored once.
+    let r = server
+        .upload(
+            "provider=tar&reponame=rt2",
+            &[("copy-2.0.tar", archive.clone())],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let blobs: Vec<String> = env
+        .stored_objects()
+        .await
+        .into_iter()
+        .filter(|k| k.starts_with("blobs/"))
+        .collect();
+    assert_eq!(
+        blobs,
+        [format!(
+            "blobs/sha256/{}/{}",
+            &sha256_hex(&archive)[..2],
+            sha256_hex(&archive)
+        )]
+    );
+    let api = server.get_json("/api/v1/repos/tar/rt2/packages").await;
+    assert_eq!(
+        api["packages"][0]["files"][0]["url"],
+        "/repo/tar/rt2/copy/2.0/copy-2.0.tar"
+    );
+    assert_eq!(
+        api["packages"][0]["files"][0]["sha256"],
+        sha256_hex(&archive)
+    );
 }
 
 async fn large_archives_roundtrip(backend: Backend) {

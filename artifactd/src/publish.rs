@@ -320,7 +320,7 @@ impl Publisher {
         }
         let keep = self
             .db
-            .live_index_sets(repo_id, self.repos.grace())
+            .live_generations(repo_id, self.repos.grace())
             .await?
             .len();
         state.install_published(Arc::new(view), upto, keep);
@@ -373,7 +373,7 @@ impl Publisher {
     pub async fn gc(&self, repo_id: i64) -> Result<usize> {
         let grace = self.repos.grace();
         self.db.expire_index_sets(repo_id, grace).await?;
-        let live = self.db.live_index_sets(repo_id, grace).await?;
+        let live = self.db.live_index_sets(repo_id, grace, 0).await?;
         let mut referenced = std::collections::HashSet::new();
         for set in &live {
             let manifest: Manifest = serde_json::from_str(&set.manifest)

@@ -384,18 +384,20 @@ impl Repos {
     pub async fn reload(&self, state: &RepoState, row: &repo::Model) -> Result<()> {
         if state.generation() != row.generation {
             state.apply_changes(&self.db, row.published_seq).await?;
-            let rows = self.db.live_index_sets(state.info.id, self.grace).await?;
+            // Keep the sets already loaded that are still live; read only the
+            // manifests of newer ones.
+            let live = self.db.live_generations(state.info.id, self.grace).await?;
             let old: Vec<Arc<IndexSetView>> = state.serve.read().expect("lock").sets.clone();
-            let sets = rows
+            let newest_held = old.first().map_or(0, |s| s.generation);
+            let mut sets: Vec<Arc<IndexSetView>> = self
+                .db
+                .live_index_sets(state.info.id, self.grace, newest_held)
+                .await?
                 .iter()
                 .filter(|r| r.generation <= row.generation)
-                .map(|r| {
-                    old.iter()
-                        .find(|s| s.generation == r.generation)
-                        .cloned()
-                        .unwrap_or_else(|| Arc::new(IndexSetView::from_row(r)))
-                })
+                .map(|r| Arc::new(IndexSetView::from_row(r)))
                 .collect();
+            sets.extend(old.into_iter().filter(|s| live.contains(&s.generation)));
             state.set_published(row.generation, row.published_seq, sets);
         } else {
             state.serve.write().expect("lock").checked_at = Some(Instant::now());

@@ -14,7 +14,8 @@ use artifactd_provider_api::{FileRecord, NewPackage, PackageRecord, UploadedFile
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseBackend,
-    DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr, TransactionTrait,
+    DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+    TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -505,15 +506,9 @@ impl Db {
         Ok(Some(set))
     }
 
-    /// The current index set and those superseded less than `grace` ago,
-    /// newest first.
-    pub async fn live_index_sets(
-        &self,
-        repo_id: i64,
-        grace: Duration,
-    ) -> Result<Vec<index_set::Model>> {
+    fn live_sets_query(repo_id: i64, grace: Duration) -> sea_orm::Select<index_set::Entity> {
         let cutoff = now_ms() - grace.as_millis() as i64;
-        Ok(index_set::Entity::find()
+        index_set::Entity::find()
             .filter(index_set::Column::RepoId.eq(repo_id))
             .filter(
                 index_set::Column::SupersededAt
@@ -521,6 +516,29 @@ impl Db {
                     .or(index_set::Column::SupersededAt.gt(cutoff)),
             )
             .order_by_desc(index_set::Column::Generation)
+    }
+
+    /// The current index set and those superseded less than `grace` ago
+    /// whose generation is above `after`, newest first.
+    pub async fn live_index_sets(
+        &self,
+        repo_id: i64,
+        grace: Duration,
+        after: i64,
+    ) -> Result<Vec<index_set::Model>> {
+        Ok(Self::live_sets_query(repo_id, grace)
+            .filter(index_set::Column::Generation.gt(after))
+            .all(&self.conn)
+            .await?)
+    }
+
+    /// The generations of the live index sets, newest first, without their
+    /// (possibly large) manifests.
+    pub async fn live_generations(&self, repo_id: i64, grace: Duration) -> Result<Vec<i64>> {
+        Ok(Self::live_sets_query(repo_id, grace)
+            .select_only()
+            .column(index_set::Column::Generation)
+            .into_tuple::<i64>()
             .all(&self.conn)
             .await?)
     }

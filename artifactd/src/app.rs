@@ -44,6 +44,7 @@ impl App {
             registry.clone(),
             repos.clone(),
             settings.publish.clone(),
+            settings.signing.clone(),
         );
         let auth = Auth::new(db.clone(), settings.admin_token.as_deref()).await?;
         tracing::info!(

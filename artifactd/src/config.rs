@@ -56,6 +56,26 @@ pub struct Settings {
     pub log_format: String,
     pub storage: StorageSettings,
     pub publish: PublishSettings,
+    pub signing: SigningSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SigningSettings {
+    /// Algorithm of keys generated for new signed repositories.
+    pub algorithm: String,
+    /// An armored secret key to use for new signed repositories instead of
+    /// generating one.
+    pub key_file: Option<PathBuf>,
+}
+
+impl Default for SigningSettings {
+    fn default() -> Self {
+        SigningSettings {
+            algorithm: "ed25519".into(),
+            key_file: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,6 +123,7 @@ impl Default for Settings {
             log_format: "text".into(),
             storage: StorageSettings::default(),
             publish: PublishSettings::default(),
+            signing: SigningSettings::default(),
         }
     }
 }
@@ -180,6 +201,8 @@ pub const ENV: &[(&str, &str)] = &[
         "ARTIFACTD_PUBLISH_GC_INTERVAL_SECS",
         "publish.gc_interval_secs",
     ),
+    ("ARTIFACTD_SIGNING_ALGORITHM", "signing.algorithm"),
+    ("ARTIFACTD_SIGNING_KEY_FILE", "signing.key_file"),
 ];
 
 impl Settings {
@@ -242,6 +265,8 @@ impl Settings {
             "publish.cache_ttl_ms" => self.publish.cache_ttl_ms = num(v)?,
             "publish.sweep_interval_secs" => self.publish.sweep_interval_secs = num(v)?,
             "publish.gc_interval_secs" => self.publish.gc_interval_secs = num(v)?,
+            "signing.algorithm" => self.signing.algorithm = v.into(),
+            "signing.key_file" => self.signing.key_file = opt(v).map(PathBuf::from),
             other => return Err(invalid(other, "unknown key")),
         }
         Ok(())
@@ -250,6 +275,12 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(invalid("log_format", "must be \"text\" or \"json\""));
+        }
+        if !matches!(self.signing.algorithm.as_str(), "ed25519" | "rsa4096") {
+            return Err(invalid(
+                "signing.algorithm",
+                "must be \"ed25519\" or \"rsa4096\"",
+            ));
         }
         if self.publish.lease_secs < 2 {
             return Err(invalid("publish.lease_secs", "must be at least 2"));
@@ -402,6 +433,7 @@ mod tests {
             "database_url" => "sqlite://x.db",
             "admin_token" => "a-token-long-enough",
             "log_format" => "json",
+            "signing.algorithm" => "rsa4096",
             "max_upload_size" => "12345",
             k if k.starts_with("publish.") => "12345",
             _ => "/some/value",

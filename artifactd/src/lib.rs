@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod publish;
 pub mod registry;
+pub mod signing;
 pub mod state;
 pub mod storage;
 pub mod upload;

@@ -22,10 +22,11 @@ use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use crate::config::PublishSettings;
+use crate::config::{PublishSettings, SigningSettings};
 use crate::db::{Db, now_ms};
 use crate::error::{Error, Result};
 use crate::registry::Registry;
+use crate::signing::{KeyAlgorithm, RepoSigner};
 use crate::state::{IndexEntry, IndexSetView, Manifest, ManifestEntry, RepoState, Repos};
 use crate::storage::{Storage, StorageKey};
 
@@ -52,6 +53,7 @@ pub struct Publisher {
     registry: Registry,
     repos: Arc<Repos>,
     cfg: PublishSettings,
+    signing: SigningSettings,
     /// This instance's name in lease rows.
     owner: String,
     workers: Mutex<HashMap<i64, Arc<Worker>>>,
@@ -67,6 +69,7 @@ impl Publisher {
         registry: Registry,
         repos: Arc<Repos>,
         cfg: PublishSettings,
+        signing: SigningSettings,
     ) -> Arc<Self> {
         Arc::new(Publisher {
             db,
@@ -74,6 +77,7 @@ impl Publisher {
             registry,
             repos,
             cfg,
+            signing,
             owner: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
             workers: Mutex::default(),
         })
@@ -240,6 +244,10 @@ impl Publisher {
                 ))
             })?
             .clone();
+        let signer = match provider.signed() {
+            true => Some(self.signer_for(state).await?),
+            false => None,
+        };
         let render_state = state.clone();
         let now = now_ms();
         let files = tokio::task::spawn_blocking(move || {
@@ -247,7 +255,9 @@ impl Publisher {
             provider.render(&RenderInput {
                 repo: &render_state.info,
                 packages: &snap.packages,
-                signer: None,
+                signer: signer
+                    .as_ref()
+                    .map(|s| s as &dyn artifactd_provider_api::Signer),
                 now,
             })
         })
@@ -328,6 +338,38 @@ impl Publisher {
             seq: upto,
             generation: row.generation,
         }))
+    }
+
+    /// The signer of a repository, creating its first key if it has none:
+    /// imported from `signing.key_file`, or generated. Runs under the
+    /// publish lease, so two instances cannot both create one.
+    async fn signer_for(&self, state: &RepoState) -> Result<RepoSigner> {
+        let id = state.info.id;
+        let mut keys = self.db.active_signing_keys(id).await?;
+        if keys.is_empty() {
+            let key = match &self.signing.key_file {
+                Some(path) => crate::signing::import(
+                    &tokio::fs::read_to_string(path).await.map_err(|e| {
+                        Error::Internal(format!("reading signing.key_file {}: {e}", path.display()))
+                    })?,
+                )?,
+                None => {
+                    let algorithm = KeyAlgorithm::parse(&self.signing.algorithm)?;
+                    let userid = format!(
+                        "artifactd {}/{} <{}@artifactd.invalid>",
+                        state.info.provider, state.info.name, state.info.name
+                    );
+                    tokio::task::spawn_blocking(move || {
+                        crate::signing::generate(&userid, algorithm)
+                    })
+                    .await??
+                }
+            };
+            let row = self.db.add_signing_key(id, &key, None).await?;
+            tracing::info!(repo = id, fingerprint = %row.fingerprint, "created repository signing key");
+            keys.push(row);
+        }
+        RepoSigner::new(keys.iter().map(|k| k.secret.as_str()))
     }
 
     /// Drops index sets past their grace period and the index files only they

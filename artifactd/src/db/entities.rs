@@ -132,3 +132,39 @@ pub mod index_set {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod signing_key {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "signing_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub repo_id: i64,
+        pub fingerprint: String,
+        pub algorithm: String,
+        /// Armored secret key; never served, never logged.
+        #[sea_orm(column_type = "Text")]
+        pub secret: String,
+        pub created_at: i64,
+        /// The key stops signing at this time (end of a rotation).
+        pub retire_at: Option<i64>,
+    }
+
+    impl std::fmt::Debug for Model {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("signing_key::Model")
+                .field("id", &self.id)
+                .field("repo_id", &self.repo_id)
+                .field("fingerprint", &self.fingerprint)
+                .field("retire_at", &self.retire_at)
+                .finish_non_exhaustive()
+        }
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

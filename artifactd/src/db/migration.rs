@@ -10,7 +10,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Initial)]
+        vec![Box::new(M0001Initial), Box::new(M0002SigningKeys)]
     }
 }
 
@@ -95,6 +95,52 @@ fn table(m: &SchemaManager) -> TableCreateStatement {
     }
     t.if_not_exists();
     t
+}
+
+#[derive(DeriveIden)]
+enum SigningKeys {
+    Table,
+    Id,
+    RepoId,
+    Fingerprint,
+    Algorithm,
+    Secret,
+    CreatedAt,
+    RetireAt,
+}
+
+#[derive(DeriveMigrationName)]
+struct M0002SigningKeys;
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0002SigningKeys {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            table(m)
+                .table(SigningKeys::Table)
+                .col(id(SigningKeys::Id))
+                .col(big_integer(SigningKeys::RepoId))
+                .col(string_len(SigningKeys::Fingerprint, 64))
+                .col(string_len(SigningKeys::Algorithm, 32))
+                .col(long_text(SigningKeys::Secret))
+                .col(big_integer(SigningKeys::CreatedAt))
+                .col(big_integer_null(SigningKeys::RetireAt))
+                .index(
+                    Index::create()
+                        .name("uq_signing_keys_repo_fpr")
+                        .col(SigningKeys::RepoId)
+                        .col(SigningKeys::Fingerprint)
+                        .unique(),
+                )
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(SigningKeys::Table).to_owned())
+            .await
+    }
 }
 
 fn long_text<T: IntoIden>(col: T) -> ColumnDef {

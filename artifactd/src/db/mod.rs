@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 pub mod entities;
 mod migration;
 
-use entities::{file, index_set, package, repo, token};
+use entities::{file, index_set, package, repo, signing_key, token};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -574,6 +574,91 @@ impl Db {
             .collect();
         packages.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         Ok(packages)
+    }
+
+    /// Bumps the repository's `change_seq` without changing packages, so the
+    /// next publish re-renders (new keys, new settings). Returns the new seq.
+    pub async fn touch_repo(&self, repo_id: i64) -> Result<i64> {
+        let txn = self.conn.begin().await?;
+        repo::Entity::update_many()
+            .col_expr(
+                repo::Column::ChangeSeq,
+                Expr::col(repo::Column::ChangeSeq).add(1),
+            )
+            .filter(repo::Column::Id.eq(repo_id))
+            .exec(&txn)
+            .await?;
+        let seq = repo::Entity::find_by_id(repo_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| Error::not_found("repo_not_found", "repository vanished"))?
+            .change_seq;
+        txn.commit().await?;
+        Ok(seq)
+    }
+
+    // ---- signing keys ----
+
+    /// Keys that sign now (not retired), oldest first.
+    pub async fn active_signing_keys(&self, repo_id: i64) -> Result<Vec<signing_key::Model>> {
+        let now = now_ms();
+        Ok(signing_key::Entity::find()
+            .filter(signing_key::Column::RepoId.eq(repo_id))
+            .filter(
+                signing_key::Column::RetireAt
+                    .is_null()
+                    .or(signing_key::Column::RetireAt.gt(now)),
+            )
+            .order_by_asc(signing_key::Column::Id)
+            .all(&self.conn)
+            .await?)
+    }
+
+    pub async fn list_signing_keys(&self, repo_id: i64) -> Result<Vec<signing_key::Model>> {
+        Ok(signing_key::Entity::find()
+            .filter(signing_key::Column::RepoId.eq(repo_id))
+            .order_by_asc(signing_key::Column::Id)
+            .all(&self.conn)
+            .await?)
+    }
+
+    /// Adds a key; the keys active until now keep signing until `retire_at`
+    /// (a rotation's transition period). 409 if the repository has the key.
+    pub async fn add_signing_key(
+        &self,
+        repo_id: i64,
+        key: &crate::signing::NewKey,
+        retire_others_at: Option<i64>,
+    ) -> Result<signing_key::Model> {
+        let txn = self.conn.begin().await?;
+        if let Some(at) = retire_others_at {
+            signing_key::Entity::update_many()
+                .col_expr(signing_key::Column::RetireAt, Expr::value(at))
+                .filter(signing_key::Column::RepoId.eq(repo_id))
+                .filter(signing_key::Column::RetireAt.is_null())
+                .exec(&txn)
+                .await?;
+        }
+        let row = signing_key::ActiveModel {
+            repo_id: Set(repo_id),
+            fingerprint: Set(key.fingerprint.clone()),
+            algorithm: Set(key.algorithm.clone()),
+            secret: Set(key.secret_armored.clone()),
+            created_at: Set(now_ms()),
+            retire_at: Set(None),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => Error::conflict(
+                "key_exists",
+                format!("the repository already has key {}", key.fingerprint),
+            ),
+            _ => e.into(),
+        })?;
+        txn.commit().await?;
+        Ok(row)
     }
 
     // ---- tokens ----

@@ -149,3 +149,91 @@ pub async fn delete_token(
         ))
     }
 }
+
+pub async fn list_keys(
+    app: web::Data<App>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (provider, repo) = path.into_inner();
+    let row = find_repo(&app, &provider, &repo).await?;
+    let now = crate::db::now_ms();
+    let keys: Vec<_> = app
+        .db
+        .list_signing_keys(row.id)
+        .await?
+        .into_iter()
+        .map(|k| {
+            json!({
+                "fingerprint": k.fingerprint,
+                "algorithm": k.algorithm,
+                "created_at": k.created_at,
+                "retire_at": k.retire_at,
+                "active": k.retire_at.is_none_or(|t| t > now),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "keys": keys })))
+}
+
+#[derive(Deserialize)]
+pub struct NewKeyRequest {
+    /// `ed25519` or `rsa4096`, to generate a key.
+    algorithm: Option<String>,
+    /// An armored secret key to import instead.
+    secret_key: Option<String>,
+    /// How long the keys in use now keep signing beside the new one.
+    transition_secs: Option<u64>,
+}
+
+/// Adds a signing key (generated or imported) and republishes: during the
+/// transition the indices carry signatures by the old and the new keys.
+pub async fn add_key(
+    app: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Json<NewKeyRequest>,
+) -> Result<HttpResponse> {
+    super::principal(&app, &req).await?.require_admin()?;
+    let (provider, repo) = path.into_inner();
+    if !app.provider(&provider)?.signed() {
+        return Err(Error::bad_request(
+            "unsigned_format",
+            format!("{provider} repositories are not signed"),
+        ));
+    }
+    let row = find_repo(&app, &provider, &repo).await?;
+    let key = match (&body.secret_key, &body.algorithm) {
+        (Some(_), Some(_)) => {
+            return Err(Error::bad_request(
+                "invalid_request",
+                "give either algorithm or secret_key, not both",
+            ));
+        }
+        (Some(secret), None) => crate::signing::import(secret)?,
+        (None, algorithm) => {
+            let algorithm = crate::signing::KeyAlgorithm::parse(
+                algorithm
+                    .as_deref()
+                    .unwrap_or(&app.settings.signing.algorithm),
+            )?;
+            let userid = format!("artifactd {provider}/{repo} <{repo}@artifactd.invalid>");
+            tokio::task::spawn_blocking(move || crate::signing::generate(&userid, algorithm))
+                .await??
+        }
+    };
+    let transition = body.transition_secs.unwrap_or(7 * 24 * 3600);
+    let retire_at = crate::db::now_ms() + (transition as i64).saturating_mul(1000);
+    let added = app
+        .db
+        .add_signing_key(row.id, &key, Some(retire_at))
+        .await?;
+    let seq = app.db.touch_repo(row.id).await?;
+    let state = app.repos.insert(&row);
+    let published = app.publisher.publish_and_wait(state, seq).await?;
+    Ok(HttpResponse::Created().json(json!({
+        "fingerprint": added.fingerprint,
+        "algorithm": added.algorithm,
+        "previous_keys_retire_at": retire_at,
+        "generation": published.map(|p| p.generation),
+    })))
+}

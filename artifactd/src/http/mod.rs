@@ -55,6 +55,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/repos/{provider}/{repo}/packages",
                 web::get().to(api::list_packages),
             )
+            .route(
+                "/repos/{provider}/{repo}/keys",
+                web::get().to(api::list_keys),
+            )
+            .route(
+                "/repos/{provider}/{repo}/keys",
+                web::post().to(api::add_key),
+            )
             .route("/tokens", web::get().to(api::list_tokens))
             .route("/tokens", web::post().to(api::create_token))
             .route("/tokens/{id}", web::delete().to(api::delete_token)),

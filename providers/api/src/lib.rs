@@ -47,6 +47,12 @@ pub trait Provider: Send + Sync + 'static {
         given == canonical
     }
 
+    /// Whether this format's indices are signed; the server then keeps an
+    /// OpenPGP key per repository and passes a [`Signer`] to [`Provider::render`].
+    fn signed(&self) -> bool {
+        false
+    }
+
     /// Renders every index file of a repository from its current packages.
     ///
     /// The server calls this while it holds the repository's publish lease,

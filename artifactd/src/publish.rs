@@ -269,19 +269,22 @@ impl Publisher {
         for f in files {
             artifactd_provider_api::validate_relative_path(&f.path)
                 .map_err(|e| Error::Internal(format!("provider rendered a bad path: {e}")))?;
-            let entry = match f.body {
-                IndexBody::Bytes(bytes) => {
-                    let sha256 = hex::encode(Sha256::digest(&bytes));
-                    let entry = ManifestEntry::File {
-                        sha256: sha256.clone(),
-                        size: bytes.len() as u64,
-                        content_type: f.content_type,
-                    };
-                    bodies.entry(sha256).or_insert_with(|| Bytes::from(bytes));
-                    entry
+            let (bytes, template) = match f.body {
+                IndexBody::Bytes(bytes) => (bytes, false),
+                IndexBody::Template(bytes) => (bytes, true),
+                IndexBody::Redirect(target) => {
+                    manifest.insert(f.path, ManifestEntry::Redirect { redirect: target });
+                    continue;
                 }
-                IndexBody::Redirect(target) => ManifestEntry::Redirect { redirect: target },
             };
+            let sha256 = hex::encode(Sha256::digest(&bytes));
+            let entry = ManifestEntry::File {
+                sha256: sha256.clone(),
+                size: bytes.len() as u64,
+                content_type: f.content_type,
+                template,
+            };
+            bodies.entry(sha256).or_insert_with(|| Bytes::from(bytes));
             manifest.insert(f.path, entry);
         }
         let repo_id = state.info.id;

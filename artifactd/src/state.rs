@@ -26,6 +26,9 @@ pub enum ManifestEntry {
         sha256: String,
         size: u64,
         content_type: String,
+        /// The body holds `@BASE_URL@` placeholders to fill in when serving.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        template: bool,
     },
     Redirect {
         redirect: String,
@@ -47,6 +50,7 @@ pub enum IndexEntry {
         sha256: String,
         size: u64,
         content_type: String,
+        template: bool,
         /// The bytes, once read (small files only).
         cached: OnceLock<Bytes>,
     },
@@ -66,10 +70,12 @@ impl IndexSetView {
                         sha256,
                         size,
                         content_type,
+                        template,
                     } => IndexEntry::File {
                         sha256,
                         size,
                         content_type,
+                        template,
                         cached: OnceLock::new(),
                     },
                     ManifestEntry::Redirect { redirect } => IndexEntry::Redirect(redirect),
@@ -416,6 +422,7 @@ mod tests {
             sha256: sha.into(),
             size: 1,
             content_type: "text/plain".into(),
+            template: false,
         }
     }
 

@@ -65,6 +65,7 @@ pub async fn get(
                 sha256,
                 size,
                 content_type,
+                template,
                 cached,
             }) = set.entries.get(&path)
             else {
@@ -80,15 +81,28 @@ pub async fn get(
                 content_type,
                 cache: "no-cache",
             };
-            if let Some(bytes) = cached.get() {
-                return Ok(respond_bytes(&req, &meta, bytes.clone()));
+            if *size > CACHE_LIMIT && !*template {
+                return respond_stream(&app, &req, &meta, &key).await;
             }
-            if *size <= CACHE_LIMIT {
-                let bytes = read_all(app.storage.as_ref(), &key).await?;
-                let _ = cached.set(bytes.clone());
-                return Ok(respond_bytes(&req, &meta, bytes));
+            let bytes = match cached.get() {
+                Some(b) => b.clone(),
+                None => {
+                    let b = read_all(app.storage.as_ref(), &key).await?;
+                    let _ = cached.set(b.clone());
+                    b
+                }
+            };
+            if *template {
+                let base = super::ui::base_url(&app, &req);
+                let filled = String::from_utf8_lossy(&bytes)
+                    .replace(artifactd_provider_api::BASE_URL, &base);
+                let meta = Meta {
+                    size: filled.len() as u64,
+                    ..meta
+                };
+                return Ok(respond_bytes(&req, &meta, Bytes::from(filled)));
             }
-            respond_stream(&app, &req, &meta, &key).await
+            Ok(respond_bytes(&req, &meta, bytes))
         }
         Lookup::File(f) => {
             let meta = Meta {

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub mod limits;
 mod paths;
 mod signer;
 
@@ -208,10 +209,18 @@ pub struct IndexFile {
 #[derive(Debug, Clone, PartialEq)]
 pub enum IndexBody {
     Bytes(Vec<u8>),
+    /// Bytes in which the server replaces every [`BASE_URL`] with the URL
+    /// clients reach it at, when serving (install scripts, client configs).
+    /// Not for files other index files hash.
+    Template(Vec<u8>),
     /// An HTTP redirect to another path of the same repository (e.g. tar's
     /// `latest`); resolved at publish time so reads stay cheap.
     Redirect(String),
 }
+
+/// The placeholder an [`IndexBody::Template`] uses for the server's base URL
+/// (scheme, host and port, no trailing slash).
+pub const BASE_URL: &str = "@BASE_URL@";
 
 /// What the client's request says beyond its path.
 #[derive(Debug, Default)]

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 
+use artifactd_provider_api::limits::Bounded;
 use artifactd_provider_api::{
     IndexBody, IndexFile, NewFile, NewPackage, PackageRecord, Provider, ProviderError, ReadRequest,
     RenderInput, RepoInfo, Resolution, Snippet, UploadContext, UploadedFile, is_safe_segment,
@@ -115,29 +116,8 @@ fn bad_archive(filename: &str, kind: Kind, err: impl std::fmt::Display) -> Provi
     )
 }
 
-/// A reader that fails once more than `left` bytes came out of it.
-struct Bounded<R> {
-    inner: R,
-    left: u64,
-    limit: u64,
-}
-
-impl<R: Read> Read for Bounded<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
-            io::Error::other(format!("it unpacks to more than {} bytes", self.limit))
-        })?;
-        Ok(n)
-    }
-}
-
 fn bounded<R: Read>(inner: R, limit: u64) -> Bounded<R> {
-    Bounded {
-        inner,
-        left: limit,
-        limit,
-    }
+    Bounded::new(inner, limit)
 }
 
 /// Reads every entry of a tar stream, then drains the decompressor so its

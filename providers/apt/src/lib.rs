@@ -1,0 +1,411 @@
+//! `provider=apt`: signed Debian/Ubuntu repositories.
+//!
+//! An upload is either `.deb` files, or one `.dsc` with every file it lists.
+//! Packages live in `section = "<dist>/<component>"`, `variant = <arch>` (or
+//! `source`), and their files in a dist-independent `pool/`. Control stanzas
+//! and file lists are captured at upload, so rendering never reads packages.
+//! [`render`] builds, per dist: Packages and Sources (plain, gzip, xz),
+//! Contents, Release with MD5Sum/SHA1/SHA256/SHA512, by-hash copies, and
+//! the signed InRelease/Release.gpg.
+
+use artifactd_provider_api::{
+    Field, IndexFile, NewFile, NewPackage, PackageRecord, Provider, ProviderError, RenderInput,
+    RepoInfo, Snippet, UploadContext, UploadedFile,
+};
+use serde_json::json;
+
+pub mod control;
+pub mod deb;
+pub mod dsc;
+mod hashes;
+mod render;
+
+use control::Paragraph;
+use hashes::Digests;
+
+/// The apt provider.
+#[derive(Debug, Default)]
+pub struct AptProvider;
+
+fn invalid(code: &'static str, message: impl Into<String>) -> ProviderError {
+    ProviderError::invalid(code, message)
+}
+
+/// Dist and component names: one path segment of letters, digits, `.`, `_`, `-`, `+`.
+fn check_token(what: &str, v: &str) -> Result<(), ProviderError> {
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "invalid_parameter",
+            format!("{what} {v:?}: use letters, digits, '.', '_', '-', '+'"),
+        ))
+    }
+}
+
+/// Package names per Debian policy §5.6.1.
+fn check_package_name(name: &str) -> Result<(), ProviderError> {
+    let ok = name.len() >= 2
+        && name.len() <= 128
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "invalid_package",
+            format!("package name {name:?} is not a valid Debian package name"),
+        ))
+    }
+}
+
+fn check_version(version: &str) -> Result<debversion::Version, ProviderError> {
+    let parsed: debversion::Version = version.parse().map_err(|e| {
+        invalid(
+            "invalid_version",
+            format!("version {version:?} is not a valid Debian version: {e:?}"),
+        )
+    })?;
+    // dpkg refuses upstream versions not starting with a digit; the version
+    // also becomes part of file names.
+    let upstream = version.split_once(':').map_or(version, |(_, rest)| rest);
+    if !upstream.starts_with(|c: char| c.is_ascii_digit())
+        || version.len() > 128
+        || version
+            .chars()
+            .any(|c| c == '/' || c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid(
+            "invalid_version",
+            format!("version {version:?} is not a valid Debian version"),
+        ));
+    }
+    Ok(parsed)
+}
+
+fn check_arch(arch: &str) -> Result<(), ProviderError> {
+    let ok = !arch.is_empty()
+        && arch.len() <= 32
+        && arch != "source"
+        && arch
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "invalid_architecture",
+            format!("Architecture {arch:?} is not a single Debian architecture"),
+        ))
+    }
+}
+
+/// `pool/<component>/<prefix>/<source>/`: `libfoo` goes under `libf`.
+fn pool_dir(component: &str, source: &str) -> String {
+    let prefix = if source.starts_with("lib") && source.len() > 3 {
+        &source[..4]
+    } else {
+        &source[..1]
+    };
+    format!("pool/{component}/{prefix}/{source}")
+}
+
+/// The version as it appears in file names (without the epoch).
+fn file_version(version: &str) -> &str {
+    version.split_once(':').map_or(version, |(_, rest)| rest)
+}
+
+impl AptProvider {
+    fn ingest_debs(
+        &self,
+        ctx: &UploadContext<'_>,
+        section: &str,
+        component: &str,
+        files: &[UploadedFile],
+    ) -> Result<Vec<NewPackage>, ProviderError> {
+        let mut out = Vec::new();
+        for (upload, file) in files.iter().enumerate() {
+            if !file.filename.ends_with(".deb") {
+                return Err(invalid(
+                    "unsupported_file_type",
+                    format!(
+                        "{}: upload .deb files, or one .dsc with the files it lists",
+                        file.filename
+                    ),
+                ));
+            }
+            let deb = deb::read(&file.path, file.size)
+                .map_err(|e| invalid("invalid_deb", format!("{}: {e}", file.filename)))?;
+            let mut control = deb.control;
+            let field = |name: &str| {
+                control.get(name).map(str::to_owned).ok_or_else(|| {
+                    invalid(
+                        "invalid_deb",
+                        format!("{}: control file has no {name} field", file.filename),
+                    )
+                })
+            };
+            let name = field("Package")?;
+            let version = field("Version")?;
+            let arch = field("Architecture")?;
+            check_package_name(&name)?;
+            check_version(&version)?;
+            check_arch(&arch)?;
+            let source = control
+                .get("Source")
+                .and_then(|s| s.split_whitespace().next())
+                .unwrap_or(&name)
+                .to_owned();
+            check_package_name(&source)?;
+            if ctx.version.is_some_and(|v| v != version) {
+                return Err(invalid(
+                    "version_mismatch",
+                    format!(
+                        "version={} but the package says {version}",
+                        ctx.version.unwrap_or_default()
+                    ),
+                ));
+            }
+            // Fields the repository computes are not taken from the upload.
+            for f in ["Filename", "Size", "MD5sum", "SHA1", "SHA256", "SHA512"] {
+                control.remove(f);
+            }
+            let digests = Digests::of_file(&file.path)?;
+            let filename = format!("{name}_{}_{arch}.deb", file_version(&version));
+            out.push(NewPackage {
+                name,
+                version,
+                section: section.to_owned(),
+                variant: arch,
+                metadata: json!({ "control": control, "source": source }),
+                files: vec![NewFile {
+                    upload,
+                    path: format!("{}/{filename}", pool_dir(component, &source)),
+                    filename,
+                    content_type: "application/vnd.debian.binary-package".into(),
+                    metadata: json!({ "md5": digests.md5, "sha1": digests.sha1, "sha512": digests.sha512, "contents": deb.files }),
+                }],
+            });
+        }
+        Ok(out)
+    }
+
+    fn ingest_source(
+        &self,
+        ctx: &UploadContext<'_>,
+        section: &str,
+        component: &str,
+        files: &[UploadedFile],
+        dsc_index: usize,
+    ) -> Result<Vec<NewPackage>, ProviderError> {
+        let dsc_file = &files[dsc_index];
+        let text = std::fs::read_to_string(&dsc_file.path).map_err(|e| {
+            invalid(
+                "invalid_dsc",
+                format!("{}: not a text file: {e}", dsc_file.filename),
+            )
+        })?;
+        let parsed = dsc::parse(&text)
+            .map_err(|e| invalid("invalid_dsc", format!("{}: {e}", dsc_file.filename)))?;
+        let source = parsed
+            .paragraph
+            .get("Source")
+            .unwrap_or_default()
+            .to_owned();
+        let version = parsed
+            .paragraph
+            .get("Version")
+            .unwrap_or_default()
+            .to_owned();
+        check_package_name(&source)?;
+        check_version(&version)?;
+        if ctx.version.is_some_and(|v| v != version) {
+            return Err(invalid(
+                "version_mismatch",
+                format!(
+                    "version={} but the .dsc says {version}",
+                    ctx.version.unwrap_or_default()
+                ),
+            ));
+        }
+        let dir = pool_dir(component, &source);
+        let dsc_digests = Digests::of_file(&dsc_file.path)?;
+        let mut new_files = vec![NewFile {
+            upload: dsc_index,
+            filename: dsc_file.filename.clone(),
+            path: format!("{dir}/{}", dsc_file.filename),
+            content_type: "text/plain; charset=utf-8".into(),
+            metadata: json!({ "md5": dsc_digests.md5, "sha1": dsc_digests.sha1, "sha512": dsc_digests.sha512 }),
+        }];
+        for listed in &parsed.files {
+            let (i, up) = files
+                .iter()
+                .enumerate()
+                .find(|(_, f)| f.filename == listed.name)
+                .ok_or_else(|| {
+                    invalid(
+                        "missing_file",
+                        format!(
+                            "{} lists {}, which is not in the upload",
+                            dsc_file.filename, listed.name
+                        ),
+                    )
+                })?;
+            let digests = Digests::of_file(&up.path)?;
+            let mismatch = up.size != listed.size
+                || listed.md5.as_ref().is_some_and(|m| *m != digests.md5)
+                || listed.sha256.as_ref().is_some_and(|s| *s != up.sha256);
+            if mismatch {
+                return Err(invalid(
+                    "checksum_mismatch",
+                    format!(
+                        "{} does not match the size or checksums {} gives for it",
+                        listed.name, dsc_file.filename
+                    ),
+                ));
+            }
+            new_files.push(NewFile {
+                upload: i,
+                filename: listed.name.clone(),
+                path: format!("{dir}/{}", listed.name),
+                content_type: "application/octet-stream".into(),
+                metadata: json!({ "md5": digests.md5, "sha1": digests.sha1, "sha512": digests.sha512 }),
+            });
+        }
+        if let Some(extra) = files
+            .iter()
+            .find(|f| !new_files.iter().any(|n| n.filename == f.filename))
+        {
+            return Err(invalid(
+                "unused_file",
+                format!("{} is not listed in {}", extra.filename, dsc_file.filename),
+            ));
+        }
+        Ok(vec![NewPackage {
+            name: source,
+            version,
+            section: section.to_owned(),
+            variant: "source".into(),
+            metadata: json!({ "dsc": parsed.paragraph, "dsc_file": dsc_file.filename }),
+            files: new_files,
+        }])
+    }
+}
+
+impl Provider for AptProvider {
+    fn name(&self) -> &'static str {
+        "apt"
+    }
+
+    fn signed(&self) -> bool {
+        true
+    }
+
+    fn ingest(
+        &self,
+        ctx: &UploadContext<'_>,
+        files: &[UploadedFile],
+    ) -> Result<Vec<NewPackage>, ProviderError> {
+        let dist = ctx
+            .param("dist")
+            .ok_or_else(|| invalid("missing_parameter", "give dist=, e.g. dist=bookworm"))?;
+        let component = ctx.param("component").unwrap_or("main");
+        check_token("dist", dist)?;
+        check_token("component", component)?;
+        let section = format!("{dist}/{component}");
+        let dscs: Vec<usize> = files
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.filename.ends_with(".dsc"))
+            .map(|(i, _)| i)
+            .collect();
+        match dscs.as_slice() {
+            [] => self.ingest_debs(ctx, &section, component, files),
+            [one] => self.ingest_source(ctx, &section, component, files, *one),
+            _ => Err(invalid(
+                "invalid_upload",
+                "upload one source package (.dsc) at a time",
+            )),
+        }
+    }
+
+    fn render(&self, input: &RenderInput<'_>) -> Result<Vec<IndexFile>, ProviderError> {
+        render::render(input)
+    }
+
+    fn describe(&self, package: &PackageRecord) -> Vec<Field> {
+        let control: Paragraph = serde_json::from_value(
+            package
+                .metadata
+                .get("control")
+                .or_else(|| package.metadata.get("dsc"))
+                .cloned()
+                .unwrap_or_default(),
+        )
+        .unwrap_or_default();
+        let (dist, component) = package
+            .section
+            .split_once('/')
+            .unwrap_or((&package.section, ""));
+        let mut fields = vec![
+            Field {
+                label: "Distribution".into(),
+                value: dist.into(),
+            },
+            Field {
+                label: "Component".into(),
+                value: component.into(),
+            },
+            Field {
+                label: "Architecture".into(),
+                value: package.variant.clone(),
+            },
+        ];
+        for name in [
+            "Description",
+            "Depends",
+            "Pre-Depends",
+            "Recommends",
+            "Build-Depends",
+            "Section",
+            "Maintainer",
+            "Homepage",
+            "Installed-Size",
+        ] {
+            if let Some(v) = control.get(name) {
+                fields.push(Field {
+                    label: name.into(),
+                    value: v.into(),
+                });
+            }
+        }
+        fields
+    }
+
+    fn install_snippets(&self, repo: &RepoInfo, base_url: &str) -> Vec<Snippet> {
+        let root = format!("{base_url}/repo/apt/{}", repo.name);
+        vec![
+            Snippet {
+                title: "Set up this machine (key in /etc/apt/keyrings, deb822 source)".into(),
+                text: format!("curl -fsSL {root}/dists/DIST/install | sudo sh"),
+            },
+            Snippet {
+                title: format!("Or by hand: /etc/apt/sources.list.d/{}.sources", repo.name),
+                text: format!(
+                    "# curl -fsSL {root}/pubkey | sudo tee /etc/apt/keyrings/{name}.asc\nTypes: deb\nURIs: {root}\nSuites: DIST\nComponents: main\nSigned-By: /etc/apt/keyrings/{name}.asc",
+                    name = repo.name
+                ),
+            },
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,404 @@
+//! Rendering a repository's published tree from package rows.
+//!
+//! Per dist: `dists/<dist>/<component>/binary-<arch>/Packages{,.gz,.xz}`
+//! (`Architecture: all` packages in every architecture), `source/Sources*`
+//! when the dist has source packages, `Contents-<arch>.gz`, then `Release`
+//! listing all of them with four digests, `InRelease` and `Release.gpg`
+//! signed by every active key, and `by-hash/{SHA256,SHA512}/` copies of each
+//! index so a client holding an older Release still finds matching files.
+//! The repository root gets `pubkey`; each dist an `install` script.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+
+use artifactd_provider_api::{
+    BASE_URL, IndexBody, IndexFile, PackageRecord, ProviderError, RenderInput,
+};
+
+use crate::control::Paragraph;
+use crate::hashes::Digests;
+
+/// Architectures every dist offers, whatever was uploaded, so the usual
+/// clients never warn that the repository lacks their architecture.
+const DEFAULT_ARCHS: &[&str] = &["amd64", "arm64"];
+
+fn err(e: impl std::fmt::Display) -> ProviderError {
+    ProviderError::Render(e.to_string())
+}
+
+fn gzip(data: &[u8]) -> Result<Vec<u8>, ProviderError> {
+    let mut e = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::new(6));
+    e.write_all(data).map_err(err)?;
+    e.finish().map_err(err)
+}
+
+fn xz(data: &[u8]) -> Result<Vec<u8>, ProviderError> {
+    let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
+    e.write_all(data).map_err(err)?;
+    e.finish().map_err(err)
+}
+
+/// RFC 2822 date in UTC, as Release files want it.
+fn rfc2822(ms: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} UTC",
+        DAYS[days.rem_euclid(7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// An index file of one dist, path relative to `dists/<dist>/`.
+struct DistFile {
+    rel: String,
+    bytes: Vec<u8>,
+    digests: Digests,
+}
+
+impl DistFile {
+    fn new(rel: String, bytes: Vec<u8>) -> Self {
+        DistFile {
+            digests: Digests::of_bytes(&bytes),
+            rel,
+            bytes,
+        }
+    }
+}
+
+/// Adds `rel`, `rel.gz` and `rel.xz` for one index text.
+fn push_compressed(files: &mut Vec<DistFile>, rel: &str, text: &[u8]) -> Result<(), ProviderError> {
+    files.push(DistFile::new(format!("{rel}.gz"), gzip(text)?));
+    files.push(DistFile::new(format!("{rel}.xz"), xz(text)?));
+    files.push(DistFile::new(rel.to_owned(), text.to_vec()));
+    Ok(())
+}
+
+fn control_of(p: &PackageRecord, key: &str) -> Paragraph {
+    serde_json::from_value(p.metadata.get(key).cloned().unwrap_or_default()).unwrap_or_default()
+}
+
+fn meta_str<'a>(v: &'a serde_json::Value, key: &str) -> &'a str {
+    v.get(key).and_then(|x| x.as_str()).unwrap_or_default()
+}
+
+/// A binary package's Packages stanza.
+fn binary_stanza(p: &PackageRecord) -> Option<Paragraph> {
+    let file = p.files.first()?;
+    let mut c = control_of(p, "control");
+    for (name, value) in [
+        ("Filename", file.path.clone()),
+        ("Size", file.size.to_string()),
+        ("MD5sum", meta_str(&file.metadata, "md5").to_owned()),
+        ("SHA1", meta_str(&file.metadata, "sha1").to_owned()),
+        ("SHA256", file.sha256.clone()),
+        ("SHA512", meta_str(&file.metadata, "sha512").to_owned()),
+    ] {
+        c.insert_before("Description", name, value);
+    }
+    Some(c)
+}
+
+/// A source package's Sources stanza.
+fn source_stanza(p: &PackageRecord) -> Option<Paragraph> {
+    let dsc_name = meta_str(&p.metadata, "dsc_file");
+    let dsc = p.files.iter().find(|f| f.filename == dsc_name)?;
+    let mut c = control_of(p, "dsc");
+    c.rename("Source", "Package");
+    let dir = dsc.path.rsplit_once('/').map_or("", |(d, _)| d).to_owned();
+    // The listed files, plus the .dsc itself.
+    let mut md5 = String::new();
+    let mut sha1 = String::new();
+    let mut sha256 = String::new();
+    let mut sha512 = String::new();
+    for f in &p.files {
+        md5.push_str(&format!(
+            "\n {} {} {}",
+            meta_str(&f.metadata, "md5"),
+            f.size,
+            f.filename
+        ));
+        sha1.push_str(&format!(
+            "\n {} {} {}",
+            meta_str(&f.metadata, "sha1"),
+            f.size,
+            f.filename
+        ));
+        sha256.push_str(&format!("\n {} {} {}", f.sha256, f.size, f.filename));
+        sha512.push_str(&format!(
+            "\n {} {} {}",
+            meta_str(&f.metadata, "sha512"),
+            f.size,
+            f.filename
+        ));
+    }
+    c.set("Files", md5);
+    c.set("Checksums-Sha1", sha1);
+    c.set("Checksums-Sha256", sha256);
+    c.set("Checksums-Sha512", sha512);
+    c.set("Directory", dir);
+    Some(c)
+}
+
+fn by_version(a: &&PackageRecord, b: &&PackageRecord) -> std::cmp::Ordering {
+    let va: Option<debversion::Version> = a.version.parse().ok();
+    let vb: Option<debversion::Version> = b.version.parse().ok();
+    a.name
+        .cmp(&b.name)
+        .then(va.cmp(&vb))
+        .then(a.variant.cmp(&b.variant))
+}
+
+fn join_stanzas(stanzas: impl Iterator<Item = Paragraph>) -> Vec<u8> {
+    let mut text = String::new();
+    for s in stanzas {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        s.write_to(&mut text);
+    }
+    text.into_bytes()
+}
+
+/// `Contents-<arch>`: each installed path and the packages shipping it.
+fn contents(packages: &[&PackageRecord]) -> Vec<u8> {
+    let mut by_path: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for p in packages {
+        let control = control_of(p, "control");
+        let section = control.get("Section").unwrap_or("misc");
+        let qualified = format!("{section}/{}", p.name);
+        for f in &p.files {
+            for path in f
+                .metadata
+                .get("contents")
+                .and_then(|c| c.as_array())
+                .into_iter()
+                .flatten()
+            {
+                if let Some(path) = path.as_str() {
+                    by_path.entry(path).or_default().insert(qualified.clone());
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    for (path, owners) in by_path {
+        let owners: Vec<&str> = owners.iter().map(String::as_str).collect();
+        out.push_str(&format!("{path:<60} {}\n", owners.join(",")));
+    }
+    out.into_bytes()
+}
+
+fn install_script(repo: &str, dist: &str, components: &[&str]) -> Vec<u8> {
+    format!(
+        r#"#!/bin/sh
+# Sets up this machine to install packages from the artifactd repository
+# "{repo}" ({dist}): installs its signing key under /etc/apt/keyrings and
+# writes /etc/apt/sources.list.d/{repo}.sources. Run as root.
+set -eu
+base='{BASE_URL}/repo/apt/{repo}'
+install -d -m 0755 /etc/apt/keyrings
+if command -v curl >/dev/null 2>&1; then
+  curl -fsSL "$base/pubkey" -o /etc/apt/keyrings/{repo}.asc.new
+else
+  wget -qO /etc/apt/keyrings/{repo}.asc.new "$base/pubkey"
+fi
+chmod 0644 /etc/apt/keyrings/{repo}.asc.new
+mv /etc/apt/keyrings/{repo}.asc.new /etc/apt/keyrings/{repo}.asc
+cat > /etc/apt/sources.list.d/{repo}.sources <<SOURCES_END
+Types: deb
+URIs: $base
+Suites: {dist}
+Components: {components}
+Signed-By: /etc/apt/keyrings/{repo}.asc
+SOURCES_END
+echo "Added $base ({dist}). Run: apt-get update"
+"#,
+        components = components.join(" ")
+    )
+    .into_bytes()
+}
+
+pub fn render(input: &RenderInput<'_>) -> Result<Vec<IndexFile>, ProviderError> {
+    let signer = input
+        .signer
+        .ok_or_else(|| ProviderError::Render("apt repositories need a signing key".into()))?;
+    let mut out = vec![IndexFile {
+        path: "pubkey".into(),
+        content_type: "application/pgp-keys".into(),
+        body: IndexBody::Bytes(signer.public_keys_armored().map_err(err)?),
+    }];
+
+    // dist -> component -> packages
+    let mut dists: BTreeMap<&str, BTreeMap<&str, Vec<&PackageRecord>>> = BTreeMap::new();
+    for p in input.packages {
+        let (dist, component) = p.section.split_once('/').unwrap_or((&p.section, "main"));
+        dists
+            .entry(dist)
+            .or_default()
+            .entry(component)
+            .or_default()
+            .push(p);
+    }
+    let settings = &input.repo.settings;
+    let origin = settings
+        .get("origin")
+        .and_then(|v| v.as_str())
+        .unwrap_or(&input.repo.name);
+    let label = settings
+        .get("label")
+        .and_then(|v| v.as_str())
+        .unwrap_or(&input.repo.name);
+
+    for (dist, components) in dists {
+        let mut archs: BTreeSet<&str> = DEFAULT_ARCHS.iter().copied().collect();
+        let mut has_sources = false;
+        for p in components.values().flatten() {
+            match p.variant.as_str() {
+                "all" => {}
+                "source" => has_sources = true,
+                arch => {
+                    archs.insert(arch);
+                }
+            }
+        }
+        let mut files: Vec<DistFile> = Vec::new();
+        for (component, packages) in &components {
+            let mut sorted: Vec<&PackageRecord> = packages.clone();
+            sorted.sort_by(by_version);
+            for arch in &archs {
+                let in_arch: Vec<&PackageRecord> = sorted
+                    .iter()
+                    .copied()
+                    .filter(|p| p.variant == *arch || p.variant == "all")
+                    .collect();
+                let text = join_stanzas(in_arch.iter().filter_map(|p| binary_stanza(p)));
+                push_compressed(
+                    &mut files,
+                    &format!("{component}/binary-{arch}/Packages"),
+                    &text,
+                )?;
+                let contents = contents(&in_arch);
+                files.push(DistFile::new(
+                    format!("{component}/Contents-{arch}.gz"),
+                    gzip(&contents)?,
+                ));
+            }
+            if has_sources {
+                let text = join_stanzas(
+                    sorted
+                        .iter()
+                        .filter(|p| p.variant == "source")
+                        .filter_map(|p| source_stanza(p)),
+                );
+                push_compressed(&mut files, &format!("{component}/source/Sources"), &text)?;
+            }
+        }
+
+        let component_names: Vec<&str> = components.keys().copied().collect();
+        let mut release = Paragraph::default();
+        release.set("Origin", origin);
+        release.set("Label", label);
+        release.set("Suite", dist);
+        release.set("Codename", dist);
+        release.set("Date", rfc2822(input.now));
+        release.set(
+            "Architectures",
+            archs.iter().copied().collect::<Vec<_>>().join(" "),
+        );
+        release.set("Components", component_names.join(" "));
+        release.set("Acquire-By-Hash", "yes");
+        for field in ["MD5Sum", "SHA1", "SHA256", "SHA512"] {
+            let mut v = String::new();
+            for f in &files {
+                v.push_str(&format!(
+                    "\n {} {:>16} {}",
+                    f.digests.named(field),
+                    f.bytes.len(),
+                    f.rel
+                ));
+            }
+            release.set(field, v);
+        }
+        let release_text = release.to_text().into_bytes();
+        let base = format!("dists/{dist}");
+        out.push(IndexFile {
+            path: format!("{base}/InRelease"),
+            content_type: "text/plain; charset=utf-8".into(),
+            body: IndexBody::Bytes(signer.clearsign(&release_text).map_err(err)?),
+        });
+        out.push(IndexFile {
+            path: format!("{base}/Release.gpg"),
+            content_type: "application/pgp-signature".into(),
+            body: IndexBody::Bytes(signer.detached(&release_text).map_err(err)?),
+        });
+        out.push(IndexFile {
+            path: format!("{base}/Release"),
+            content_type: "text/plain; charset=utf-8".into(),
+            body: IndexBody::Bytes(release_text),
+        });
+        out.push(IndexFile {
+            path: format!("{base}/install"),
+            content_type: "text/x-shellscript; charset=utf-8".into(),
+            body: IndexBody::Template(install_script(&input.repo.name, dist, &component_names)),
+        });
+        for f in files {
+            let dir = f.rel.rsplit_once('/').map_or("", |(d, _)| d);
+            for (kind, digest) in [("SHA256", &f.digests.sha256), ("SHA512", &f.digests.sha512)] {
+                out.push(IndexFile {
+                    path: format!("{base}/{dir}/by-hash/{kind}/{digest}"),
+                    content_type: "application/octet-stream".into(),
+                    body: IndexBody::Bytes(f.bytes.clone()),
+                });
+            }
+            let content_type = match f.rel.rsplit_once('.').map(|(_, e)| e) {
+                Some("gz") => "application/gzip",
+                Some("xz") => "application/x-xz",
+                _ => "text/plain; charset=utf-8",
+            };
+            out.push(IndexFile {
+                path: format!("{base}/{}", f.rel),
+                content_type: content_type.into(),
+                body: IndexBody::Bytes(f.bytes),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates() {
+        assert_eq!(super::rfc2822(0), "Thu, 01 Jan 1970 00:00:00 UTC");
+        assert_eq!(
+            super::rfc2822(1_795_257_922_969),
+            "Sat, 21 Nov 2026 10:45:22 UTC"
+        );
+        assert_eq!(
+            super::rfc2822(951_782_400_000),
+            "Tue, 29 Feb 2000 00:00:00 UTC"
+        );
+    }
+}

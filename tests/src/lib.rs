@@ -16,6 +16,8 @@ use artifactd::storage::{LocalStorage, S3Location, S3Storage, Storage};
 use sha2::{Digest, Sha256};
 use tokio::process::{Child, Command};
 
+pub mod apt;
+
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -597,6 +597,57 @@ impl Db {
         Ok(seq)
     }
 
+    /// Marks the live packages `name`/`version` (optionally limited to one
+    /// section and variant) deleted, in one transaction with a new
+    /// `change_seq`. Returns the seq and what was deleted; nothing if none.
+    pub async fn delete_packages(
+        &self,
+        repo_id: i64,
+        name: &str,
+        version: &str,
+        section: Option<&str>,
+        variant: Option<&str>,
+    ) -> Result<Option<(i64, Vec<package::Model>)>> {
+        let txn = self.conn.begin().await?;
+        repo::Entity::update_many()
+            .col_expr(
+                repo::Column::ChangeSeq,
+                Expr::col(repo::Column::ChangeSeq).add(1),
+            )
+            .filter(repo::Column::Id.eq(repo_id))
+            .exec(&txn)
+            .await?;
+        let seq = repo::Entity::find_by_id(repo_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| Error::not_found("repo_not_found", "repository vanished"))?
+            .change_seq;
+        let mut query = package::Entity::find()
+            .filter(package::Column::RepoId.eq(repo_id))
+            .filter(package::Column::Name.eq(name))
+            .filter(package::Column::Version.eq(version))
+            .filter(package::Column::Deleted.eq(false));
+        if let Some(s) = section {
+            query = query.filter(package::Column::Section.eq(s));
+        }
+        if let Some(v) = variant {
+            query = query.filter(package::Column::Variant.eq(v));
+        }
+        let rows = query.all(&txn).await?;
+        if rows.is_empty() {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        package::Entity::update_many()
+            .col_expr(package::Column::Deleted, Expr::value(true))
+            .col_expr(package::Column::Seq, Expr::value(seq))
+            .filter(package::Column::Id.is_in(rows.iter().map(|r| r.id)))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(Some((seq, rows)))
+    }
+
     // ---- signing keys ----
 
     /// Keys that sign now (not retired), oldest first.

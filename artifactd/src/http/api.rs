@@ -237,3 +237,49 @@ pub async fn add_key(
         "generation": published.map(|p| p.generation),
     })))
 }
+
+#[derive(Deserialize)]
+pub struct DeleteFilter {
+    section: Option<String>,
+    variant: Option<String>,
+}
+
+/// Removes a package version (in every section and variant, unless narrowed
+/// by `?section=` / `?variant=`) and answers once indices no longer list it.
+pub async fn delete_package(
+    app: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String, String)>,
+    filter: web::Query<DeleteFilter>,
+) -> Result<HttpResponse> {
+    let (provider, repo, name, version) = path.into_inner();
+    super::principal(&app, &req)
+        .await?
+        .require_upload(&provider, &repo)?;
+    let row = find_repo(&app, &provider, &repo).await?;
+    let Some((seq, deleted)) = app
+        .db
+        .delete_packages(
+            row.id,
+            &name,
+            &version,
+            filter.section.as_deref(),
+            filter.variant.as_deref(),
+        )
+        .await?
+    else {
+        return Err(Error::not_found(
+            "package_not_found",
+            format!("{provider}/{repo} has no package {name} {version}"),
+        ));
+    };
+    tracing::info!(repo = %format!("{provider}/{repo}"), %name, %version, count = deleted.len(), "packages deleted");
+    let state = app.repos.insert(&row);
+    let published = app.publisher.publish_and_wait(state, seq).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "deleted": deleted.iter().map(|p| json!({
+            "name": p.name, "version": p.version, "section": p.section, "variant": p.variant,
+        })).collect::<Vec<_>>(),
+        "publication": { "seq": seq, "generation": published.map(|p| p.generation), "published": published.is_some() },
+    })))
+}

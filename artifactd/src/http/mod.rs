@@ -63,6 +63,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/repos/{provider}/{repo}/keys",
                 web::post().to(api::add_key),
             )
+            .route(
+                "/repos/{provider}/{repo}/packages/{name}/{version}",
+                web::delete().to(api::delete_package),
+            )
             .route("/tokens", web::get().to(api::list_tokens))
             .route("/tokens", web::post().to(api::create_token))
             .route("/tokens/{id}", web::delete().to(api::delete_token)),

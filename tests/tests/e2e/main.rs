@@ -1,6 +1,7 @@
 //! End-to-end tests against the real `artifactd` binary, each on SQLite +
 //! local storage and on MariaDB + S3.
 
+mod apt;
 mod bad_input;
 mod multi_instance;
 mod roundtrip;

@@ -89,6 +89,45 @@ impl IndexSetView {
         }
     }
 
+    /// The same set without cached bytes (for superseded sets: they are
+    /// read rarely, and their bytes would pile up over the grace period).
+    fn without_cache(self: &Arc<Self>) -> Arc<Self> {
+        let cached = self
+            .entries
+            .values()
+            .any(|e| matches!(e, IndexEntry::File { cached, .. } if cached.get().is_some()));
+        if !cached {
+            return self.clone();
+        }
+        let entries = self
+            .entries
+            .iter()
+            .map(|(path, e)| {
+                let e = match e {
+                    IndexEntry::File {
+                        sha256,
+                        size,
+                        content_type,
+                        template,
+                        ..
+                    } => IndexEntry::File {
+                        sha256: sha256.clone(),
+                        size: *size,
+                        content_type: content_type.clone(),
+                        template: *template,
+                        cached: OnceLock::new(),
+                    },
+                    IndexEntry::Redirect(t) => IndexEntry::Redirect(t.clone()),
+                };
+                (path.clone(), e)
+            })
+            .collect();
+        Arc::new(IndexSetView {
+            generation: self.generation,
+            entries,
+        })
+    }
+
     fn from_row(row: &index_set::Model) -> Self {
         let manifest: Manifest = serde_json::from_str(&row.manifest).unwrap_or_else(|e| {
             tracing::error!(set = row.id, error = %e, "unreadable index manifest");
@@ -265,7 +304,10 @@ impl RepoState {
     }
 
     /// Replaces the served index sets with `sets` (newest first).
-    fn set_published(&self, generation: i64, published_seq: i64, sets: Vec<Arc<IndexSetView>>) {
+    fn set_published(&self, generation: i64, published_seq: i64, mut sets: Vec<Arc<IndexSetView>>) {
+        for old in sets.iter_mut().skip(1) {
+            *old = old.without_cache();
+        }
         let mut view = self.serve.write().expect("lock");
         view.generation = generation;
         view.published_seq = published_seq;
@@ -282,6 +324,9 @@ impl RepoState {
         }
         view.generation = set.generation;
         view.published_seq = published_seq;
+        if let Some(previous) = view.sets.first_mut() {
+            *previous = previous.without_cache();
+        }
         view.sets.insert(0, set);
         view.sets.truncate(keep.max(1));
         view.checked_at = Some(Instant::now());
@@ -486,6 +531,36 @@ mod tests {
             1,
         );
         assert!(matches!(s.lookup("b", grace), Lookup::Missing));
+    }
+
+    #[test]
+    fn only_the_current_set_keeps_bytes_in_memory() {
+        let s = state();
+        let set = Arc::new(IndexSetView::from_manifest(
+            1,
+            Manifest::from([("a".to_owned(), file("1"))]),
+        ));
+        let IndexEntry::File { cached, .. } = &set.entries["a"] else {
+            unreachable!()
+        };
+        cached.set(Bytes::from_static(b"x")).unwrap();
+        s.install_published(set, 1, 2);
+        s.install_published(
+            Arc::new(IndexSetView::from_manifest(2, Manifest::new())),
+            2,
+            2,
+        );
+        let Lookup::Index { set, path } = s.lookup("a", Duration::from_secs(60)) else {
+            panic!()
+        };
+        assert_eq!(set.generation, 1);
+        let IndexEntry::File { cached, .. } = &set.entries[&path] else {
+            unreachable!()
+        };
+        assert!(
+            cached.get().is_none(),
+            "a superseded set still holds its bytes"
+        );
     }
 
     #[test]

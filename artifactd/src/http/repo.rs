@@ -88,7 +88,10 @@ pub async fn get(
                 Some(b) => b.clone(),
                 None => {
                     let b = read_all(app.storage.as_ref(), &key).await?;
-                    let _ = cached.set(b.clone());
+                    // Only the current set keeps bytes in memory.
+                    if set.generation == state.generation() {
+                        let _ = cached.set(b.clone());
+                    }
                     b
                 }
             };

@@ -551,3 +551,161 @@ async fn apt_delete_and_key_rotation(backend: Backend) {
         assert!(apt.policy("tool").contains("Candidate: 1.0"));
     }
 }
+
+both_backends!(apt_two_instances_fifty_concurrent_debs, apt_publish_storm);
+
+/// Checks every file a Release names: served, with that size and SHA-256.
+async fn assert_release_consistent(server: &Server, repo: &str, dist: &str) -> String {
+    let release = server
+        .get(&format!("/repo/apt/{repo}/dists/{dist}/Release"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let section = release
+        .split("SHA256:\n")
+        .nth(1)
+        .unwrap()
+        .split("SHA512:")
+        .next()
+        .unwrap();
+    for line in section.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let resp = server
+            .get(&format!("/repo/apt/{repo}/dists/{dist}/{}", w[2]))
+            .await;
+        assert_eq!(resp.status(), 200, "{}", w[2]);
+        let body = resp.bytes().await.unwrap();
+        assert_eq!(body.len().to_string(), w[1], "size of {}", w[2]);
+        assert_eq!(sha256_hex(&body), w[0], "SHA-256 of {}", w[2]);
+    }
+    release
+}
+
+async fn apt_two_instances_fifty_concurrent_debs(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let opts = [("ARTIFACTD_PUBLISH_CACHE_TTL_MS", "100")];
+    let a = std::sync::Arc::new(env.start(&opts).await);
+    let b = std::sync::Arc::new(env.start(&opts).await);
+    upload_debs(
+        &a,
+        "shared",
+        "dist=bookworm",
+        &[("seed.deb", make_deb("seed", "1.0", "amd64", ""))],
+    )
+    .await;
+    let uploads: Vec<_> = (0..50)
+        .map(|i| {
+            let server = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                let deb = make_deb(&format!("pkg{i}"), &format!("1.{i}"), "amd64", "");
+                server
+                    .upload(
+                        "provider=apt&reponame=shared&dist=bookworm",
+                        &[(&format!("pkg{i}.deb"), deb)],
+                    )
+                    .await
+            })
+        })
+        .collect();
+    for u in uploads {
+        let r = u.await.unwrap();
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for server in [&a, &b] {
+        let packages = server
+            .get("/repo/apt/shared/dists/bookworm/main/binary-amd64/Packages")
+            .await
+            .text()
+            .await
+            .unwrap();
+        for i in 0..50 {
+            assert!(
+                packages.contains(&format!("Package: pkg{i}\nVersion: 1.{i}\n")),
+                "pkg{i} missing"
+            );
+        }
+        assert_release_consistent(server, "shared", "bookworm").await;
+    }
+    let apt = Apt::new(
+        &env.dir.path().join("apt"),
+        &pubkey(&b, "shared").await,
+        &[source_line(&b, "shared", "deb", "bookworm", "main")],
+    );
+    let run = apt.update();
+    assert!(run.ok, "{}", run.output);
+    assert!(apt.policy("pkg49").contains("Candidate: 1.49"));
+}
+
+/// `apt-get update` in a loop while uploads keep landing: every run must
+/// succeed (a repository rewriting indices in place fails most of them).
+async fn apt_publish_storm(backend: Backend) {
+    let secs: u64 = std::env::var("ARTIFACTD_TEST_STORM_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let env = TestEnv::new(backend).await;
+    let server = std::sync::Arc::new(env.start(&[]).await);
+    upload_debs(
+        &server,
+        "storm",
+        "dist=bookworm",
+        &[("seed.deb", make_deb("seed", "1.0", "amd64", ""))],
+    )
+    .await;
+    let apt = Apt::new(
+        &env.dir.path().join("apt"),
+        &pubkey(&server, "storm").await,
+        &[source_line(&server, "storm", "deb", "bookworm", "main")],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let uploaders: Vec<_> = (0..2)
+        .map(|u| {
+            let server = server.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut n = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let deb = make_deb(&format!("storm{u}"), &format!("1.{n}"), "amd64", "");
+                    let r = server
+                        .upload(
+                            "provider=apt&reponame=storm&dist=bookworm",
+                            &[("s.deb", deb)],
+                        )
+                        .await;
+                    assert_eq!(r.status, 201, "{}", r.text);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let updater = tokio::task::spawn_blocking(move || {
+        let mut runs = 0u32;
+        while std::time::Instant::now() < deadline {
+            let run = apt.update();
+            assert!(
+                run.ok,
+                "apt-get update failed during the storm (run {runs}):\n{}",
+                run.output
+            );
+            runs += 1;
+        }
+        runs
+    });
+    let runs = updater.await.unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut uploads = 0;
+    for u in uploaders {
+        uploads += u.await.unwrap();
+    }
+    let status = server.get_json("/api/v1/repos/apt/storm").await;
+    assert!(runs >= 10, "only {runs} apt-get runs in {secs}s");
+    assert!(
+        uploads >= 10 && status["generation"].as_i64().unwrap() >= 10,
+        "{uploads} uploads, {status}"
+    );
+    assert_release_consistent(&server, "storm", "bookworm").await;
+}

@@ -266,18 +266,32 @@ impl Publisher {
         let current = state.lookup_set_hashes();
         let mut manifest = Manifest::new();
         let mut bodies: HashMap<String, Bytes> = HashMap::new();
+        let mut aliases: Vec<(String, String)> = Vec::new();
         for f in files {
             artifactd_provider_api::validate_relative_path(&f.path)
                 .map_err(|e| Error::Internal(format!("provider rendered a bad path: {e}")))?;
-            let (bytes, template) = match f.body {
-                IndexBody::Bytes(bytes) => (bytes, false),
-                IndexBody::Template(bytes) => (bytes, true),
+            let (bytes, sha256, template) = match f.body {
+                IndexBody::Bytes(bytes) => {
+                    let sha = hex::encode(Sha256::digest(&bytes));
+                    (bytes, sha, false)
+                }
+                IndexBody::Hashed { bytes, sha256 } => {
+                    debug_assert_eq!(sha256, hex::encode(Sha256::digest(&bytes)), "{}", f.path);
+                    (bytes, sha256, false)
+                }
+                IndexBody::Template(bytes) => {
+                    let sha = hex::encode(Sha256::digest(&bytes));
+                    (bytes, sha, true)
+                }
+                IndexBody::Alias(target) => {
+                    aliases.push((f.path, target));
+                    continue;
+                }
                 IndexBody::Redirect(target) => {
                     manifest.insert(f.path, ManifestEntry::Redirect { redirect: target });
                     continue;
                 }
             };
-            let sha256 = hex::encode(Sha256::digest(&bytes));
             let entry = ManifestEntry::File {
                 sha256: sha256.clone(),
                 size: bytes.len() as u64,
@@ -286,6 +300,12 @@ impl Publisher {
             };
             bodies.entry(sha256).or_insert_with(|| Bytes::from(bytes));
             manifest.insert(f.path, entry);
+        }
+        for (path, target) in aliases {
+            let entry = manifest.get(&target).cloned().ok_or_else(|| {
+                Error::Internal(format!("{path} aliases {target}, which was not rendered"))
+            })?;
+            manifest.insert(path, entry);
         }
         let repo_id = state.info.id;
         let to_store: Vec<(StorageKey, Bytes)> = bodies

@@ -17,7 +17,7 @@ impl Registry {
         let mut r = Registry {
             providers: BTreeMap::new(),
         };
-        r.register(artifactd_provider_apt::AptProvider);
+        r.register(artifactd_provider_apt::AptProvider::default());
         r.register(artifactd_provider_tar::TarProvider::default());
         r
     }

@@ -213,6 +213,15 @@ pub enum IndexBody {
     /// clients reach it at, when serving (install scripts, client configs).
     /// Not for files other index files hash.
     Template(Vec<u8>),
+    /// Bytes whose SHA-256 (lowercase hex) the provider already computed, so
+    /// the server need not hash large indices again.
+    Hashed {
+        bytes: Vec<u8>,
+        sha256: String,
+    },
+    /// The same bytes as the index file at this other path of the same
+    /// render (apt's by-hash copies): stored and hashed once.
+    Alias(String),
     /// An HTTP redirect to another path of the same repository (e.g. tar's
     /// `latest`); resolved at publish time so reads stay cheap.
     Redirect(String),

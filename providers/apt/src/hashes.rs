@@ -16,8 +16,10 @@ pub struct Digests {
     pub sha512: String,
 }
 
-#[derive(Default)]
-struct Hashers {
+/// The four hashers at some point of a stream; cloning one gives a resumable
+/// prefix state (how chunked indices avoid rehashing unchanged chunks).
+#[derive(Default, Clone)]
+pub struct Hashers {
     md5: Md5,
     sha1: Sha1,
     sha256: Sha256,
@@ -25,14 +27,14 @@ struct Hashers {
 }
 
 impl Hashers {
-    fn update(&mut self, data: &[u8]) {
+    pub fn update(&mut self, data: &[u8]) {
         self.md5.update(data);
         self.sha1.update(data);
         self.sha256.update(data);
         self.sha512.update(data);
     }
 
-    fn finish(self) -> Digests {
+    pub fn finish(self) -> Digests {
         Digests {
             md5: hex::encode(self.md5.finalize()),
             sha1: hex::encode(self.sha1.finalize()),

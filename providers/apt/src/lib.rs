@@ -14,18 +14,22 @@ use artifactd_provider_api::{
 };
 use serde_json::json;
 
+mod chunked;
 pub mod control;
 pub mod deb;
 pub mod dsc;
 mod hashes;
 mod render;
+mod xzjoin;
 
 use control::Paragraph;
 use hashes::Digests;
 
 /// The apt provider.
 #[derive(Debug, Default)]
-pub struct AptProvider;
+pub struct AptProvider {
+    caches: render::Caches,
+}
 
 fn invalid(code: &'static str, message: impl Into<String>) -> ProviderError {
     ProviderError::invalid(code, message)
@@ -337,7 +341,7 @@ impl Provider for AptProvider {
     }
 
     fn render(&self, input: &RenderInput<'_>) -> Result<Vec<IndexFile>, ProviderError> {
-        render::render(input)
+        render::render(&self.caches, input)
     }
 
     fn describe(&self, package: &PackageRecord) -> Vec<Field> {

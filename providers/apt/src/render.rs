@@ -8,13 +8,15 @@
 //! index so a client holding an older Release still finds matching files.
 //! The repository root gets `pubkey`; each dist an `install` script.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
 use artifactd_provider_api::{
     BASE_URL, IndexBody, IndexFile, PackageRecord, ProviderError, RenderInput,
 };
 
+use crate::chunked::{CHUNK_IDS, ChunkSpec, ChunkedIndex};
 use crate::control::Paragraph;
 use crate::hashes::Digests;
 
@@ -24,20 +26,6 @@ const DEFAULT_ARCHS: &[&str] = &["amd64", "arm64"];
 
 fn err(e: impl std::fmt::Display) -> ProviderError {
     ProviderError::Render(e.to_string())
-}
-
-fn gzip(data: &[u8]) -> Result<Vec<u8>, ProviderError> {
-    let mut e = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), flate2::Compression::new(6));
-    e.write_all(data).map_err(err)?;
-    e.finish().map_err(err)
-}
-
-fn xz(data: &[u8]) -> Result<Vec<u8>, ProviderError> {
-    let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
-    e.write_all(data).map_err(err)?;
-    e.finish().map_err(err)
 }
 
 /// RFC 2822 date in UTC, as Release files want it.
@@ -68,31 +56,6 @@ fn rfc2822(ms: i64) -> String {
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-/// An index file of one dist, path relative to `dists/<dist>/`.
-struct DistFile {
-    rel: String,
-    bytes: Vec<u8>,
-    digests: Digests,
-}
-
-impl DistFile {
-    fn new(rel: String, bytes: Vec<u8>) -> Self {
-        DistFile {
-            digests: Digests::of_bytes(&bytes),
-            rel,
-            bytes,
-        }
-    }
-}
-
-/// Adds `rel`, `rel.gz` and `rel.xz` for one index text.
-fn push_compressed(files: &mut Vec<DistFile>, rel: &str, text: &[u8]) -> Result<(), ProviderError> {
-    files.push(DistFile::new(format!("{rel}.gz"), gzip(text)?));
-    files.push(DistFile::new(format!("{rel}.xz"), xz(text)?));
-    files.push(DistFile::new(rel.to_owned(), text.to_vec()));
-    Ok(())
 }
 
 fn control_of(p: &PackageRecord, key: &str) -> Paragraph {
@@ -161,33 +124,21 @@ fn source_stanza(p: &PackageRecord) -> Option<Paragraph> {
     Some(c)
 }
 
-fn by_version(a: &&PackageRecord, b: &&PackageRecord) -> std::cmp::Ordering {
-    let va: Option<debversion::Version> = a.version.parse().ok();
-    let vb: Option<debversion::Version> = b.version.parse().ok();
-    a.name
-        .cmp(&b.name)
-        .then(va.cmp(&vb))
-        .then(a.variant.cmp(&b.variant))
-}
-
-fn join_stanzas(stanzas: impl Iterator<Item = Paragraph>) -> Vec<u8> {
-    let mut text = String::new();
-    for s in stanzas {
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        s.write_to(&mut text);
-    }
+/// A stanza followed by the blank line that separates it from the next.
+fn stanza_text(p: Paragraph) -> Vec<u8> {
+    let mut text = p.to_text();
+    text.push('\n');
     text.into_bytes()
 }
 
-/// `Contents-<arch>`: each installed path and the packages shipping it.
-fn contents(packages: &[&PackageRecord]) -> Vec<u8> {
-    let mut by_path: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+/// `Contents-<arch>` lines for some packages: each installed path and the
+/// package shipping it. Paths are not sorted across chunks; apt-file does
+/// not need them sorted.
+fn contents_text(packages: &[&PackageRecord]) -> Vec<u8> {
+    let mut out = String::new();
     for p in packages {
         let control = control_of(p, "control");
         let section = control.get("Section").unwrap_or("misc");
-        let qualified = format!("{section}/{}", p.name);
         for f in &p.files {
             for path in f
                 .metadata
@@ -197,17 +148,37 @@ fn contents(packages: &[&PackageRecord]) -> Vec<u8> {
                 .flatten()
             {
                 if let Some(path) = path.as_str() {
-                    by_path.entry(path).or_default().insert(qualified.clone());
+                    out.push_str(&format!("{path:<60} {section}/{}\n", p.name));
                 }
             }
         }
     }
-    let mut out = String::new();
-    for (path, owners) in by_path {
-        let owners: Vec<&str> = owners.iter().map(String::as_str).collect();
-        out.push_str(&format!("{path:<60} {}\n", owners.join(",")));
-    }
     out.into_bytes()
+}
+
+/// Packages of one index grouped into chunks of [`CHUNK_IDS`] ids, each
+/// with a fingerprint of what it holds.
+fn chunk_members<'a>(members: &[&'a PackageRecord]) -> Vec<(i64, u64, Vec<&'a PackageRecord>)> {
+    let mut chunks: Vec<(i64, u64, Vec<&PackageRecord>)> = Vec::new();
+    for &p in members {
+        let key = p.id.div_euclid(CHUNK_IDS);
+        if chunks.last().is_none_or(|c| c.0 != key) {
+            chunks.push((key, 0, Vec::new()));
+        }
+        let chunk = chunks.last_mut().expect("just pushed");
+        chunk.2.push(p);
+    }
+    for (_, fingerprint, packages) in &mut chunks {
+        let mut h = DefaultHasher::new();
+        for p in packages.iter() {
+            p.id.hash(&mut h);
+            for f in &p.files {
+                f.sha256.hash(&mut h);
+            }
+        }
+        *fingerprint = h.finish();
+    }
+    chunks
 }
 
 fn install_script(repo: &str, dist: &str, components: &[&str]) -> Vec<u8> {
@@ -240,7 +211,123 @@ echo "Added $base ({dist}). Run: apt-get update"
     .into_bytes()
 }
 
-pub fn render(input: &RenderInput<'_>) -> Result<Vec<IndexFile>, ProviderError> {
+/// Chunk caches of every index this provider renders, by repository and
+/// index path. A cache only saves work: output never depends on it.
+type SharedIndex = Arc<Mutex<ChunkedIndex>>;
+
+#[derive(Default)]
+pub struct Caches {
+    indices: Mutex<HashMap<(i64, String), SharedIndex>>,
+}
+
+impl std::fmt::Debug for Caches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caches").finish_non_exhaustive()
+    }
+}
+
+impl Caches {
+    fn index(&self, repo_id: i64, path: &str) -> SharedIndex {
+        self.indices
+            .lock()
+            .expect("lock")
+            .entry((repo_id, path.to_owned()))
+            .or_default()
+            .clone()
+    }
+}
+
+/// What Release lists about one file: size and digests.
+struct Listed {
+    rel: String,
+    size: u64,
+    digests: Digests,
+}
+
+/// Builds (incrementally) one chunked index and adds its files to `out`.
+#[allow(clippy::too_many_arguments)]
+fn emit_index(
+    caches: &Caches,
+    repo_id: i64,
+    base: &str,
+    rel: &str,
+    members: &[&PackageRecord],
+    render_chunk: &dyn Fn(&[&PackageRecord]) -> Vec<u8>,
+    with_plain_and_xz: bool,
+    listed: &mut Vec<Listed>,
+    out: &mut Vec<IndexFile>,
+) -> Result<(), ProviderError> {
+    let chunks = chunk_members(members);
+    let specs: Vec<ChunkSpec<_>> = chunks
+        .iter()
+        .map(|(key, fingerprint, packages)| ChunkSpec {
+            key: *key,
+            fingerprint: *fingerprint,
+            render: move || render_chunk(packages),
+        })
+        .collect();
+    let index = caches.index(repo_id, &format!("{base}/{rel}"));
+    let built = index
+        .lock()
+        .expect("lock")
+        .update(specs, with_plain_and_xz)
+        .map_err(err)?;
+    let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
+    let mut serve = |name: String, bytes: Vec<u8>, digests: Digests, content_type: &str| {
+        listed.push(Listed {
+            rel: name.clone(),
+            size: bytes.len() as u64,
+            digests: digests.clone(),
+        });
+        let path = format!("{base}/{name}");
+        for (kind, digest) in [("SHA256", &digests.sha256), ("SHA512", &digests.sha512)] {
+            out.push(IndexFile {
+                path: format!("{base}/{dir}/by-hash/{kind}/{digest}"),
+                content_type: "application/octet-stream".into(),
+                body: IndexBody::Alias(path.clone()),
+            });
+        }
+        out.push(IndexFile {
+            path,
+            content_type: content_type.into(),
+            body: IndexBody::Hashed {
+                bytes,
+                sha256: digests.sha256,
+            },
+        });
+    };
+    if with_plain_and_xz {
+        // The plain file is listed (apt checks what it decompresses against
+        // it) but not served, as in Debian's archive.
+        serve(
+            format!("{rel}.xz"),
+            built.xz,
+            built.xz_digests,
+            "application/x-xz",
+        );
+        serve(
+            format!("{rel}.gz"),
+            built.gz,
+            built.gz_digests,
+            "application/gzip",
+        );
+        listed.push(Listed {
+            rel: rel.to_owned(),
+            size: built.plain_size,
+            digests: built.plain,
+        });
+    } else {
+        serve(
+            rel.to_owned(),
+            built.gz,
+            built.gz_digests,
+            "application/gzip",
+        );
+    }
+    Ok(())
+}
+
+pub fn render(caches: &Caches, input: &RenderInput<'_>) -> Result<Vec<IndexFile>, ProviderError> {
     let signer = input
         .signer
         .ok_or_else(|| ProviderError::Render("apt repositories need a signing key".into()))?;
@@ -250,7 +337,7 @@ pub fn render(input: &RenderInput<'_>) -> Result<Vec<IndexFile>, ProviderError> 
         body: IndexBody::Bytes(signer.public_keys_armored().map_err(err)?),
     }];
 
-    // dist -> component -> packages
+    // dist -> component -> packages, each list in id order.
     let mut dists: BTreeMap<&str, BTreeMap<&str, Vec<&PackageRecord>>> = BTreeMap::new();
     for p in input.packages {
         let (dist, component) = p.section.split_once('/').unwrap_or((&p.section, "main"));
@@ -270,8 +357,21 @@ pub fn render(input: &RenderInput<'_>) -> Result<Vec<IndexFile>, ProviderError> 
         .get("label")
         .and_then(|v| v.as_str())
         .unwrap_or(&input.repo.name);
+    let repo_id = input.repo.id;
+    let packages_chunk = |ps: &[&PackageRecord]| -> Vec<u8> {
+        ps.iter()
+            .filter_map(|p| binary_stanza(p))
+            .flat_map(stanza_text)
+            .collect()
+    };
+    let sources_chunk = |ps: &[&PackageRecord]| -> Vec<u8> {
+        ps.iter()
+            .filter_map(|p| source_stanza(p))
+            .flat_map(stanza_text)
+            .collect()
+    };
 
-    for (dist, components) in dists {
+    for (dist, mut components) in dists {
         let mut archs: BTreeSet<&str> = DEFAULT_ARCHS.iter().copied().collect();
         let mut has_sources = false;
         for p in components.values().flatten() {
@@ -283,36 +383,59 @@ pub fn render(input: &RenderInput<'_>) -> Result<Vec<IndexFile>, ProviderError> 
                 }
             }
         }
-        let mut files: Vec<DistFile> = Vec::new();
-        for (component, packages) in &components {
-            let mut sorted: Vec<&PackageRecord> = packages.clone();
-            sorted.sort_by(by_version);
+        let base = format!("dists/{dist}");
+        let mut listed: Vec<Listed> = Vec::new();
+        for (component, packages) in &mut components {
+            packages.sort_by_key(|p| p.id);
             for arch in &archs {
-                let in_arch: Vec<&PackageRecord> = sorted
+                let members: Vec<&PackageRecord> = packages
                     .iter()
                     .copied()
                     .filter(|p| p.variant == *arch || p.variant == "all")
                     .collect();
-                let text = join_stanzas(in_arch.iter().filter_map(|p| binary_stanza(p)));
-                push_compressed(
-                    &mut files,
-                    &format!("{component}/binary-{arch}/Packages"),
-                    &text,
+                let rel = format!("{component}/binary-{arch}/Packages");
+                emit_index(
+                    caches,
+                    repo_id,
+                    &base,
+                    &rel,
+                    &members,
+                    &packages_chunk,
+                    true,
+                    &mut listed,
+                    &mut out,
                 )?;
-                let contents = contents(&in_arch);
-                files.push(DistFile::new(
-                    format!("{component}/Contents-{arch}.gz"),
-                    gzip(&contents)?,
-                ));
+                let rel = format!("{component}/Contents-{arch}.gz");
+                emit_index(
+                    caches,
+                    repo_id,
+                    &base,
+                    &rel,
+                    &members,
+                    &contents_text,
+                    false,
+                    &mut listed,
+                    &mut out,
+                )?;
             }
             if has_sources {
-                let text = join_stanzas(
-                    sorted
-                        .iter()
-                        .filter(|p| p.variant == "source")
-                        .filter_map(|p| source_stanza(p)),
-                );
-                push_compressed(&mut files, &format!("{component}/source/Sources"), &text)?;
+                let members: Vec<&PackageRecord> = packages
+                    .iter()
+                    .copied()
+                    .filter(|p| p.variant == "source")
+                    .collect();
+                let rel = format!("{component}/source/Sources");
+                emit_index(
+                    caches,
+                    repo_id,
+                    &base,
+                    &rel,
+                    &members,
+                    &sources_chunk,
+                    true,
+                    &mut listed,
+                    &mut out,
+                )?;
             }
         }
 
@@ -329,20 +452,20 @@ pub fn render(input: &RenderInput<'_>) -> Result<Vec<IndexFile>, ProviderError> 
         );
         release.set("Components", component_names.join(" "));
         release.set("Acquire-By-Hash", "yes");
+        listed.sort_by(|a, b| a.rel.cmp(&b.rel));
         for field in ["MD5Sum", "SHA1", "SHA256", "SHA512"] {
             let mut v = String::new();
-            for f in &files {
+            for f in &listed {
                 v.push_str(&format!(
                     "\n {} {:>16} {}",
                     f.digests.named(field),
-                    f.bytes.len(),
+                    f.size,
                     f.rel
                 ));
             }
             release.set(field, v);
         }
         let release_text = release.to_text().into_bytes();
-        let base = format!("dists/{dist}");
         out.push(IndexFile {
             path: format!("{base}/InRelease"),
             content_type: "text/plain; charset=utf-8".into(),
@@ -363,26 +486,6 @@ pub fn render(input: &RenderInput<'_>) -> Result<Vec<IndexFile>, ProviderError> 
             content_type: "text/x-shellscript; charset=utf-8".into(),
             body: IndexBody::Template(install_script(&input.repo.name, dist, &component_names)),
         });
-        for f in files {
-            let dir = f.rel.rsplit_once('/').map_or("", |(d, _)| d);
-            for (kind, digest) in [("SHA256", &f.digests.sha256), ("SHA512", &f.digests.sha512)] {
-                out.push(IndexFile {
-                    path: format!("{base}/{dir}/by-hash/{kind}/{digest}"),
-                    content_type: "application/octet-stream".into(),
-                    body: IndexBody::Bytes(f.bytes.clone()),
-                });
-            }
-            let content_type = match f.rel.rsplit_once('.').map(|(_, e)| e) {
-                Some("gz") => "application/gzip",
-                Some("xz") => "application/x-xz",
-                _ => "text/plain; charset=utf-8",
-            };
-            out.push(IndexFile {
-                path: format!("{base}/{}", f.rel),
-                content_type: content_type.into(),
-                body: IndexBody::Bytes(f.bytes),
-            });
-        }
     }
     Ok(out)
 }

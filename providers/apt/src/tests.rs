@@ -39,7 +39,7 @@ fn ingest(
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    AptProvider.ingest(
+    AptProvider::default().ingest(
         &UploadContext {
             repo: &repo,
             name: None,
@@ -263,7 +263,7 @@ fn renders_signed_indices_with_all_in_every_arch() {
             .map(|p| record(p, &src, 9)),
     );
     let repo = repo();
-    let files = AptProvider
+    let files = AptProvider::default()
         .render(&RenderInput {
             repo: &repo,
             packages: &records,
@@ -272,19 +272,33 @@ fn renders_signed_indices_with_all_in_every_arch() {
         })
         .unwrap();
     let bytes = |path: &str| -> Vec<u8> {
-        match &files
-            .iter()
-            .find(|f| f.path == path)
-            .unwrap_or_else(|| panic!("no {path}"))
-            .body
-        {
-            IndexBody::Bytes(b) | IndexBody::Template(b) => b.clone(),
-            IndexBody::Redirect(r) => r.clone().into_bytes(),
+        let mut path = path.to_owned();
+        loop {
+            match &files
+                .iter()
+                .find(|f| f.path == path)
+                .unwrap_or_else(|| panic!("no {path}"))
+                .body
+            {
+                IndexBody::Bytes(b)
+                | IndexBody::Template(b)
+                | IndexBody::Hashed { bytes: b, .. } => return b.clone(),
+                IndexBody::Alias(target) => path = target.clone(),
+                IndexBody::Redirect(r) => return r.clone().into_bytes(),
+            }
         }
     };
+    let gunzip = |path: &str| {
+        let mut text = String::new();
+        use std::io::Read;
+        flate2::read::MultiGzDecoder::new(&bytes(path)[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    };
     let get = |path: &str| String::from_utf8_lossy(&bytes(path)).into_owned();
-    let amd64 = get("dists/bookworm/main/binary-amd64/Packages");
-    let arm64 = get("dists/bookworm/main/binary-arm64/Packages");
+    let amd64 = gunzip("dists/bookworm/main/binary-amd64/Packages.gz");
+    let arm64 = gunzip("dists/bookworm/main/binary-arm64/Packages.gz");
     assert!(
         amd64.contains("Package: hello\n") && amd64.contains("Package: python3-six\n"),
         "{amd64}"
@@ -295,7 +309,7 @@ fn renders_signed_indices_with_all_in_every_arch() {
     );
     assert!(amd64.contains("Filename: pool/main/h/hello/hello_2.10-3_amd64.deb\n"));
     assert!(amd64.contains(&format!("SHA256: {}\n", debs[0].sha256)));
-    let sources = get("dists/bookworm/main/source/Sources");
+    let sources = gunzip("dists/bookworm/main/source/Sources.gz");
     assert!(
         sources.contains("Package: hello\n") && sources.contains("Directory: pool/main/h/hello\n"),
         "{sources}"
@@ -320,7 +334,8 @@ fn renders_signed_indices_with_all_in_every_arch() {
         format!("SIGNED\n{release}")
     );
     assert_eq!(get("pubkey"), "KEY");
-    // Every file Release names exists, with that size and SHA-256, also by hash.
+    // Every served file Release names has that size and SHA-256, also by
+    // hash; the plain indices are listed with the digests of their text.
     let sha256_section = release
         .split("SHA256:\n")
         .nth(1)
@@ -330,14 +345,19 @@ fn renders_signed_indices_with_all_in_every_arch() {
         .unwrap();
     for line in sha256_section.lines() {
         let w: Vec<&str> = line.split_whitespace().collect();
-        let body = bytes(&format!("dists/bookworm/{}", w[2]));
+        let body = if w[2].ends_with("Packages") || w[2].ends_with("Sources") {
+            gunzip(&format!("dists/bookworm/{}.gz", w[2])).into_bytes()
+        } else {
+            let dir = w[2].rsplit_once('/').unwrap().0;
+            let body = bytes(&format!("dists/bookworm/{}", w[2]));
+            assert_eq!(
+                bytes(&format!("dists/bookworm/{dir}/by-hash/SHA256/{}", w[0])),
+                body
+            );
+            body
+        };
         assert_eq!(body.len().to_string(), w[1], "{}", w[2]);
         assert_eq!(Digests::of_bytes(&body).sha256, w[0], "{}", w[2]);
-        let dir = w[2].rsplit_once('/').unwrap().0;
-        assert_eq!(
-            bytes(&format!("dists/bookworm/{dir}/by-hash/SHA256/{}", w[0])),
-            body
-        );
     }
     let mut contents = String::new();
     use std::io::Read;

@@ -24,6 +24,19 @@ fn read(rel: &str) -> Vec<u8> {
     std::fs::read(corpus(rel)).unwrap()
 }
 
+/// A Packages index, read as apt does: from its compressed form.
+async fn packages_text(server: &Server, path: &str) -> String {
+    let resp = server.get(&format!("{path}.xz")).await;
+    assert_eq!(resp.status(), 200, "{path}.xz");
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut liblzma::read::XzDecoder::new(&resp.bytes().await.unwrap()[..]),
+        &mut text,
+    )
+    .unwrap();
+    text
+}
+
 async fn upload_debs(server: &Server, repo: &str, query: &str, files: &[(&str, Vec<u8>)]) {
     let r = server
         .upload(&format!("provider=apt&reponame={repo}&{query}"), files)
@@ -221,12 +234,11 @@ async fn apt_dists_components_archs_and_pins(backend: Backend) {
     up("dist=stable", "common", "1.0", "all").await;
     up("dist=testing", "tool", "3.0", "amd64").await;
 
-    let arm64 = server
-        .get("/repo/apt/multi/dists/stable/main/binary-arm64/Packages")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let arm64 = packages_text(
+        &server,
+        "/repo/apt/multi/dists/stable/main/binary-arm64/Packages",
+    )
+    .await;
     assert!(
         arm64.contains("Package: tool\nVersion: 1.0\nArchitecture: arm64"),
         "{arm64}"
@@ -498,12 +510,11 @@ async fn apt_delete_and_key_rotation(backend: Backend) {
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["deleted"][0]["variant"], "amd64");
     assert_eq!(del("2.0").await.status(), 404);
-    let packages = server
-        .get("/repo/apt/r/dists/bookworm/main/binary-amd64/Packages")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let packages = packages_text(
+        &server,
+        "/repo/apt/r/dists/bookworm/main/binary-amd64/Packages",
+    )
+    .await;
     assert!(
         packages.contains("Version: 1.0") && !packages.contains("Version: 2.0"),
         "{packages}"
@@ -571,11 +582,18 @@ async fn assert_release_consistent(server: &Server, repo: &str, dist: &str) -> S
         .unwrap();
     for line in section.lines() {
         let w: Vec<&str> = line.split_whitespace().collect();
-        let resp = server
-            .get(&format!("/repo/apt/{repo}/dists/{dist}/{}", w[2]))
-            .await;
-        assert_eq!(resp.status(), 200, "{}", w[2]);
-        let body = resp.bytes().await.unwrap();
+        // Plain indices are listed but served compressed only.
+        let body = if w[2].ends_with("/Packages") || w[2].ends_with("/Sources") {
+            packages_text(server, &format!("/repo/apt/{repo}/dists/{dist}/{}", w[2]))
+                .await
+                .into_bytes()
+        } else {
+            let resp = server
+                .get(&format!("/repo/apt/{repo}/dists/{dist}/{}", w[2]))
+                .await;
+            assert_eq!(resp.status(), 200, "{}", w[2]);
+            resp.bytes().await.unwrap().to_vec()
+        };
         assert_eq!(body.len().to_string(), w[1], "size of {}", w[2]);
         assert_eq!(sha256_hex(&body), w[0], "SHA-256 of {}", w[2]);
     }
@@ -614,12 +632,11 @@ async fn apt_two_instances_fifty_concurrent_debs(backend: Backend) {
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     for server in [&a, &b] {
-        let packages = server
-            .get("/repo/apt/shared/dists/bookworm/main/binary-amd64/Packages")
-            .await
-            .text()
-            .await
-            .unwrap();
+        let packages = packages_text(
+            server,
+            "/repo/apt/shared/dists/bookworm/main/binary-amd64/Packages",
+        )
+        .await;
         for i in 0..50 {
             assert!(
                 packages.contains(&format!("Package: pkg{i}\nVersion: 1.{i}\n")),

@@ -249,11 +249,16 @@ impl Publisher {
             false => None,
         };
         let render_state = state.clone();
+        // Settings may have changed since this instance cached the repository.
+        let info = artifactd_provider_api::RepoInfo {
+            settings: serde_json::from_str(&row.settings).unwrap_or_default(),
+            ..state.info.clone()
+        };
         let now = now_ms();
         let files = tokio::task::spawn_blocking(move || {
             let snap = render_state.snapshot.lock().expect("lock");
             provider.render(&RenderInput {
-                repo: &render_state.info,
+                repo: &info,
                 packages: &snap.packages,
                 signer: signer
                     .as_ref()
@@ -468,7 +473,8 @@ impl Publisher {
 
     /// Periodically publishes repositories with unpublished changes (an
     /// instance may have died between commit and publish, or an upload used
-    /// `wait=0`), and forgets package files whose grace period ended.
+    /// `wait=0`) or whose key rotation ended, and forgets package files whose
+    /// grace period ended.
     pub async fn sweep_forever(self: Arc<Self>) {
         let every = Duration::from_secs(self.cfg.sweep_interval_secs.max(1));
         loop {
@@ -484,6 +490,20 @@ impl Publisher {
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "sweep cannot list repositories"),
+            }
+            // A rotation's transition ended: republish without the old key.
+            match self.db.repos_with_retired_keys().await {
+                Ok(rows) => {
+                    for row in rows {
+                        match self.db.touch_repo(row.id).await {
+                            Ok(seq) => self.request(self.repos.insert(&row), seq),
+                            Err(e) => {
+                                tracing::warn!(repo = row.id, error = %e, "cannot schedule republish")
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "sweep cannot list retired keys"),
             }
             for state in self.repos.all() {
                 state.purge_gone(self.repos.grace());

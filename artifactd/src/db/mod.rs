@@ -576,6 +576,19 @@ impl Db {
         Ok(packages)
     }
 
+    pub async fn set_repo_settings(
+        &self,
+        repo_id: i64,
+        settings: &serde_json::Value,
+    ) -> Result<()> {
+        repo::Entity::update_many()
+            .col_expr(repo::Column::Settings, Expr::value(settings.to_string()))
+            .filter(repo::Column::Id.eq(repo_id))
+            .exec(&self.conn)
+            .await?;
+        Ok(())
+    }
+
     /// Bumps the repository's `change_seq` without changing packages, so the
     /// next publish re-renders (new keys, new settings). Returns the new seq.
     pub async fn touch_repo(&self, repo_id: i64) -> Result<i64> {
@@ -673,6 +686,40 @@ impl Db {
             .await?)
     }
 
+    /// Repositories with a key that retired after their current index set
+    /// was built (within the last day): their indices still carry it.
+    pub async fn repos_with_retired_keys(&self) -> Result<Vec<repo::Model>> {
+        let now = now_ms();
+        let keys = signing_key::Entity::find()
+            .filter(signing_key::Column::RetireAt.lte(now))
+            .filter(signing_key::Column::RetireAt.gt(now - 24 * 3600 * 1000))
+            .all(&self.conn)
+            .await?;
+        let mut out: Vec<repo::Model> = Vec::new();
+        for key in keys {
+            if out.iter().any(|r| r.id == key.repo_id) {
+                continue;
+            }
+            let Some(repo) = repo::Entity::find_by_id(key.repo_id)
+                .one(&self.conn)
+                .await?
+            else {
+                continue;
+            };
+            let built = match repo.current_set {
+                Some(id) => index_set::Entity::find_by_id(id)
+                    .one(&self.conn)
+                    .await?
+                    .map_or(0, |s| s.created_at),
+                None => 0,
+            };
+            if built < key.retire_at.unwrap_or(0) {
+                out.push(repo);
+            }
+        }
+        Ok(out)
+    }
+
     /// Adds a key; the keys active until now keep signing until `retire_at`
     /// (a rotation's transition period). 409 if the repository has the key.
     pub async fn add_signing_key(
@@ -686,7 +733,11 @@ impl Db {
             signing_key::Entity::update_many()
                 .col_expr(signing_key::Column::RetireAt, Expr::value(at))
                 .filter(signing_key::Column::RepoId.eq(repo_id))
-                .filter(signing_key::Column::RetireAt.is_null())
+                .filter(
+                    signing_key::Column::RetireAt
+                        .is_null()
+                        .or(signing_key::Column::RetireAt.gt(at)),
+                )
                 .exec(&txn)
                 .await?;
         }

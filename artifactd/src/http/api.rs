@@ -31,6 +31,7 @@ fn repo_json(r: &crate::db::entities::repo::Model) -> serde_json::Value {
         "generation": r.generation,
         "change_seq": r.change_seq,
         "published_seq": r.published_seq,
+        "settings": serde_json::from_str::<serde_json::Value>(&r.settings).unwrap_or_default(),
         "url": format!("/repo/{}/{}/", r.provider, r.name),
     })
 }
@@ -282,4 +283,46 @@ pub async fn delete_package(
         })).collect::<Vec<_>>(),
         "publication": { "seq": seq, "generation": published.map(|p| p.generation), "published": published.is_some() },
     })))
+}
+
+#[derive(Deserialize)]
+pub struct RepoUpdate {
+    settings: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Replaces a repository's settings (e.g. apt's `origin` and `label`) and
+/// republishes. Values are short strings without control characters: they
+/// end up in index files.
+pub async fn update_repo(
+    app: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Json<RepoUpdate>,
+) -> Result<HttpResponse> {
+    super::principal(&app, &req).await?.require_admin()?;
+    let (provider, repo) = path.into_inner();
+    let row = find_repo(&app, &provider, &repo).await?;
+    for (key, value) in &body.settings {
+        let ok = artifactd_provider_api::is_safe_segment(key)
+            && value
+                .as_str()
+                .is_some_and(|v| v.len() <= 200 && !v.chars().any(char::is_control));
+        if !ok {
+            return Err(Error::bad_request(
+                "invalid_setting",
+                format!(
+                    "setting {key:?} must be a string of at most 200 characters without control characters"
+                ),
+            ));
+        }
+    }
+    let settings = serde_json::Value::Object(body.settings.clone());
+    app.db.set_repo_settings(row.id, &settings).await?;
+    let seq = app.db.touch_repo(row.id).await?;
+    let published = app
+        .publisher
+        .publish_and_wait(app.repos.insert(&row), seq)
+        .await?;
+    Ok(HttpResponse::Ok()
+        .json(json!({ "settings": settings, "generation": published.map(|p| p.generation) })))
 }

@@ -52,6 +52,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/repos", web::get().to(api::list_repos))
             .route("/repos/{provider}/{repo}", web::get().to(api::repo_status))
             .route(
+                "/repos/{provider}/{repo}",
+                web::patch().to(api::update_repo),
+            )
+            .route(
                 "/repos/{provider}/{repo}/packages",
                 web::get().to(api::list_packages),
             )

@@ -469,7 +469,9 @@ fn make_deb_without(field: &str) -> Vec<u8> {
 
 async fn apt_delete_and_key_rotation(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let server = env.start(&[]).await;
+    let server = env
+        .start(&[("ARTIFACTD_PUBLISH_SWEEP_INTERVAL_SECS", "1")])
+        .await;
     upload_debs(
         &server,
         "r",
@@ -520,6 +522,37 @@ async fn apt_delete_and_key_rotation(backend: Backend) {
         "{packages}"
     );
 
+    // Origin and Label are repository settings; bad values are refused.
+    let patch = |body: serde_json::Value| {
+        let http = server.http.clone();
+        let url = server.url("/api/v1/repos/apt/r");
+        async move {
+            http.patch(url)
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let resp = patch(
+        serde_json::json!({ "settings": { "origin": "Example Corp", "label": "Example tools" } }),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let release = server
+        .get("/repo/apt/r/dists/bookworm/Release")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        release.starts_with("Origin: Example Corp\nLabel: Example tools\n"),
+        "{release}"
+    );
+    let resp = patch(serde_json::json!({ "settings": { "origin": "x\nSuite: evil" } })).await;
+    assert_eq!(resp.status(), 400);
+
     // Rotation: both keys sign during the transition; clients trusting
     // either the old or the new key keep working.
     let resp = server
@@ -561,6 +594,45 @@ async fn apt_delete_and_key_rotation(backend: Backend) {
         );
         assert!(apt.policy("tool").contains("Candidate: 1.0"));
     }
+
+    // A short transition: once it ends, the sweep republishes with the new
+    // key alone, and pubkey no longer offers the retired ones.
+    let resp = server
+        .http
+        .post(server.url("/api/v1/repos/apt/r/keys"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({ "transition_secs": 2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(
+        String::from_utf8_lossy(&pubkey(&server, "r").await)
+            .matches("BEGIN PGP PUBLIC KEY BLOCK")
+            .count(),
+        3
+    );
+    let mut keys_left = 3;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        keys_left = String::from_utf8_lossy(&pubkey(&server, "r").await)
+            .matches("BEGIN PGP PUBLIC KEY BLOCK")
+            .count();
+        if keys_left == 1 {
+            break;
+        }
+    }
+    assert_eq!(
+        keys_left, 1,
+        "retired keys still served after the transition"
+    );
+    let current = pubkey(&server, "r").await;
+    let apt = Apt::new(&env.dir.path().join("current"), &current, &sources);
+    let run = apt.update();
+    assert!(run.ok, "client trusting the current key:\n{}", run.output);
+    let apt = Apt::new(&env.dir.path().join("retired"), &old_key, &sources);
+    let run = apt.update();
+    assert!(!run.ok, "a retired key still signs:\n{}", run.output);
 }
 
 both_backends!(apt_two_instances_fifty_concurrent_debs, apt_publish_storm);

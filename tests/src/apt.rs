@@ -107,6 +107,11 @@ Acquire::AllowWeakRepositories "false";
 Acquire::Languages "none";
 Acquire::http::Proxy "DIRECT";
 Acquire::Retries "0";
+Acquire::IndexTargets::deb::Contents-deb {{
+    MetaKey "$(COMPONENT)/Contents-$(ARCHITECTURE)";
+    ShortDescription "Contents-$(ARCHITECTURE)";
+    Description "$(RELEASE)/$(COMPONENT) $(ARCHITECTURE) Contents (deb)";
+}};
 "#
         );
         std::fs::write(dir.join("apt.conf"), conf).unwrap();
@@ -179,6 +184,34 @@ Acquire::Retries "0";
             .output()
             .expect("apt-cache runs");
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The file list apt-file searches: the Contents index apt fetched,
+    /// read with apt's own decompressing reader.
+    pub fn contents(&self) -> String {
+        let targets = Command::new("apt-get")
+            .args([
+                "indextargets",
+                "--format",
+                "$(FILENAME)",
+                "Identifier: Contents-deb",
+            ])
+            .env("APT_CONFIG", self.dir.join("apt.conf"))
+            .output()
+            .expect("apt-get indextargets");
+        let mut all = String::new();
+        for file in String::from_utf8_lossy(&targets.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+        {
+            let out = Command::new("/usr/lib/apt/apt-helper")
+                .args(["cat-file", file])
+                .env("APT_CONFIG", self.dir.join("apt.conf"))
+                .output()
+                .expect("apt-helper cat-file");
+            all.push_str(&String::from_utf8_lossy(&out.stdout));
+        }
+        all
     }
 
     pub fn out_dir(&self) -> PathBuf {

@@ -253,7 +253,7 @@ fn emit_index(
     rel: &str,
     members: &[&PackageRecord],
     render_chunk: &dyn Fn(&[&PackageRecord]) -> Vec<u8>,
-    with_plain_and_xz: bool,
+    with_xz: bool,
     listed: &mut Vec<Listed>,
     out: &mut Vec<IndexFile>,
 ) -> Result<(), ProviderError> {
@@ -270,7 +270,7 @@ fn emit_index(
     let built = index
         .lock()
         .expect("lock")
-        .update(specs, with_plain_and_xz)
+        .update(specs, with_xz)
         .map_err(err)?;
     let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
     let mut serve = |name: String, bytes: Vec<u8>, digests: Digests, content_type: &str| {
@@ -296,34 +296,28 @@ fn emit_index(
             },
         });
     };
-    if with_plain_and_xz {
-        // The plain file is listed (apt checks what it decompresses against
-        // it) but not served, as in Debian's archive.
+    // The plain file is listed (apt checks what it decompresses against it,
+    // and skips targets whose plain name Release lacks) but not served, as
+    // in Debian's archive.
+    if with_xz {
         serve(
             format!("{rel}.xz"),
             built.xz,
             built.xz_digests,
             "application/x-xz",
         );
-        serve(
-            format!("{rel}.gz"),
-            built.gz,
-            built.gz_digests,
-            "application/gzip",
-        );
-        listed.push(Listed {
-            rel: rel.to_owned(),
-            size: built.plain_size,
-            digests: built.plain,
-        });
-    } else {
-        serve(
-            rel.to_owned(),
-            built.gz,
-            built.gz_digests,
-            "application/gzip",
-        );
     }
+    serve(
+        format!("{rel}.gz"),
+        built.gz,
+        built.gz_digests,
+        "application/gzip",
+    );
+    listed.push(Listed {
+        rel: rel.to_owned(),
+        size: built.plain_size,
+        digests: built.plain,
+    });
     Ok(())
 }
 
@@ -405,7 +399,7 @@ pub fn render(caches: &Caches, input: &RenderInput<'_>) -> Result<Vec<IndexFile>
                     &mut listed,
                     &mut out,
                 )?;
-                let rel = format!("{component}/Contents-{arch}.gz");
+                let rel = format!("{component}/Contents-{arch}");
                 emit_index(
                     caches,
                     repo_id,

@@ -98,6 +98,16 @@ async fn apt_update_resolve_download_source(backend: Backend) {
     let run = apt.update();
     assert!(run.ok, "{}", run.output);
 
+    // apt fetched the Contents index apt-file searches.
+    let contents = apt.contents();
+    assert!(
+        contents
+            .lines()
+            .any(|l| l.starts_with("usr/bin/jq ") && l.trim_end().ends_with("/jq")),
+        "usr/bin/jq not in Contents:\n{}",
+        &contents[..contents.len().min(2000)]
+    );
+
     // Resolution pulls jq's dependency chain from the repository.
     apt.set_status(
         &(installed("libc6", "2.36-9+deb12u4", "")
@@ -655,7 +665,21 @@ async fn assert_release_consistent(server: &Server, repo: &str, dist: &str) -> S
     for line in section.lines() {
         let w: Vec<&str> = line.split_whitespace().collect();
         // Plain indices are listed but served compressed only.
-        let body = if w[2].ends_with("/Packages") || w[2].ends_with("/Sources") {
+        let plain = w[2].ends_with("/Packages")
+            || w[2].ends_with("/Sources")
+            || (w[2].contains("/Contents-") && !w[2].ends_with(".gz"));
+        let body = if plain && w[2].contains("/Contents-") {
+            let gz = server
+                .get(&format!("/repo/apt/{repo}/dists/{dist}/{}.gz", w[2]))
+                .await
+                .bytes()
+                .await
+                .unwrap();
+            let mut text = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&gz[..]), &mut text)
+                .unwrap();
+            text
+        } else if plain {
             packages_text(server, &format!("/repo/apt/{repo}/dists/{dist}/{}", w[2]))
                 .await
                 .into_bytes()

@@ -249,6 +249,15 @@ mod tests {
     }
 
     #[test]
+    fn rsa4096_keys_work_too() {
+        let key = generate("rsa <r@example.invalid>", KeyAlgorithm::Rsa4096).unwrap();
+        assert_eq!(key.algorithm, "rsa4096");
+        let signer = RepoSigner::new([key.secret_armored.as_str()]).unwrap();
+        let signed = String::from_utf8(signer.clearsign(b"Suite: x\n").unwrap()).unwrap();
+        assert!(signed.contains("BEGIN PGP SIGNATURE"));
+    }
+
+    #[test]
     fn import_checks_the_key() {
         let key = generate("t <t@example.invalid>", KeyAlgorithm::Ed25519).unwrap();
         let imported = import(&key.secret_armored).unwrap();

@@ -34,6 +34,25 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Bumps a repository's `change_seq` inside `txn` and returns the new value.
+/// Being a write, it takes the repository row's lock first thing, which is
+/// what serialises package changes per repository.
+async fn bump_change_seq(txn: &sea_orm::DatabaseTransaction, repo_id: i64) -> Result<i64> {
+    repo::Entity::update_many()
+        .col_expr(
+            repo::Column::ChangeSeq,
+            Expr::col(repo::Column::ChangeSeq).add(1),
+        )
+        .filter(repo::Column::Id.eq(repo_id))
+        .exec(txn)
+        .await?;
+    Ok(repo::Entity::find_by_id(repo_id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| Error::not_found("repo_not_found", "repository vanished"))?
+        .change_seq)
+}
+
 #[derive(Clone)]
 pub struct Db {
     conn: DatabaseConnection,
@@ -194,19 +213,7 @@ impl Db {
         let txn = self.conn.begin().await?;
         // First statement is a write: it takes the repository row lock (and
         // SQLite's write lock) before anything is read.
-        repo::Entity::update_many()
-            .col_expr(
-                repo::Column::ChangeSeq,
-                Expr::col(repo::Column::ChangeSeq).add(1),
-            )
-            .filter(repo::Column::Id.eq(repo_id))
-            .exec(&txn)
-            .await?;
-        let seq = repo::Entity::find_by_id(repo_id)
-            .one(&txn)
-            .await?
-            .ok_or_else(|| Error::not_found("repo_not_found", "repository vanished"))?
-            .change_seq;
+        let seq = bump_change_seq(&txn, repo_id).await?;
         let now = now_ms();
         let mut changed = false;
         let mut outcomes = Vec::with_capacity(packages.len());
@@ -593,19 +600,7 @@ impl Db {
     /// next publish re-renders (new keys, new settings). Returns the new seq.
     pub async fn touch_repo(&self, repo_id: i64) -> Result<i64> {
         let txn = self.conn.begin().await?;
-        repo::Entity::update_many()
-            .col_expr(
-                repo::Column::ChangeSeq,
-                Expr::col(repo::Column::ChangeSeq).add(1),
-            )
-            .filter(repo::Column::Id.eq(repo_id))
-            .exec(&txn)
-            .await?;
-        let seq = repo::Entity::find_by_id(repo_id)
-            .one(&txn)
-            .await?
-            .ok_or_else(|| Error::not_found("repo_not_found", "repository vanished"))?
-            .change_seq;
+        let seq = bump_change_seq(&txn, repo_id).await?;
         txn.commit().await?;
         Ok(seq)
     }
@@ -622,19 +617,7 @@ impl Db {
         variant: Option<&str>,
     ) -> Result<Option<(i64, Vec<package::Model>)>> {
         let txn = self.conn.begin().await?;
-        repo::Entity::update_many()
-            .col_expr(
-                repo::Column::ChangeSeq,
-                Expr::col(repo::Column::ChangeSeq).add(1),
-            )
-            .filter(repo::Column::Id.eq(repo_id))
-            .exec(&txn)
-            .await?;
-        let seq = repo::Entity::find_by_id(repo_id)
-            .one(&txn)
-            .await?
-            .ok_or_else(|| Error::not_found("repo_not_found", "repository vanished"))?
-            .change_seq;
+        let seq = bump_change_seq(&txn, repo_id).await?;
         let mut query = package::Entity::find()
             .filter(package::Column::RepoId.eq(repo_id))
             .filter(package::Column::Name.eq(name))

@@ -7,7 +7,7 @@ use super::*;
 
 fn corpus(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/corpus")
+        .join("../../tests/fixtures")
         .join(rel)
 }
 

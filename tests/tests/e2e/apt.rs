@@ -16,7 +16,7 @@ both_backends!(
 
 fn corpus(rel: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus")
+        .join("fixtures")
         .join(rel)
 }
 

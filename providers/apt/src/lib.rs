@@ -129,7 +129,6 @@ fn file_version(version: &str) -> &str {
 impl AptProvider {
     fn ingest_debs(
         &self,
-        ctx: &UploadContext<'_>,
         section: &str,
         component: &str,
         files: &[UploadedFile],
@@ -168,15 +167,6 @@ impl AptProvider {
                 .unwrap_or(&name)
                 .to_owned();
             check_package_name(&source)?;
-            if ctx.version.is_some_and(|v| v != version) {
-                return Err(invalid(
-                    "version_mismatch",
-                    format!(
-                        "version={} but the package says {version}",
-                        ctx.version.unwrap_or_default()
-                    ),
-                ));
-            }
             // Fields the repository computes are not taken from the upload.
             for f in ["Filename", "Size", "MD5sum", "SHA1", "SHA256", "SHA512"] {
                 control.remove(f);
@@ -203,7 +193,6 @@ impl AptProvider {
 
     fn ingest_source(
         &self,
-        ctx: &UploadContext<'_>,
         section: &str,
         component: &str,
         files: &[UploadedFile],
@@ -230,15 +219,6 @@ impl AptProvider {
             .to_owned();
         check_package_name(&source)?;
         check_version(&version)?;
-        if ctx.version.is_some_and(|v| v != version) {
-            return Err(invalid(
-                "version_mismatch",
-                format!(
-                    "version={} but the .dsc says {version}",
-                    ctx.version.unwrap_or_default()
-                ),
-            ));
-        }
         let dir = pool_dir(component, &source);
         let dsc_digests = Digests::of_file(&dsc_file.path)?;
         let mut new_files = vec![NewFile {
@@ -331,8 +311,8 @@ impl Provider for AptProvider {
             .map(|(i, _)| i)
             .collect();
         match dscs.as_slice() {
-            [] => self.ingest_debs(ctx, &section, component, files),
-            [one] => self.ingest_source(ctx, &section, component, files, *one),
+            [] => self.ingest_debs(&section, component, files),
+            [one] => self.ingest_source(&section, component, files, *one),
             _ => Err(invalid(
                 "invalid_upload",
                 "upload one source package (.dsc) at a time",

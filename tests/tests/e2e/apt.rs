@@ -407,6 +407,18 @@ async fn apt_bad_uploads_change_nothing(backend: Backend) {
             "checksum_mismatch",
         ),
         (
+            "version= differs from the package",
+            "dist=bookworm&version=9.9",
+            vec![("h.deb".into(), hello.clone())],
+            "version_mismatch",
+        ),
+        (
+            "name= differs from the package",
+            "dist=bookworm&name=other",
+            vec![("h.deb".into(), hello.clone())],
+            "name_mismatch",
+        ),
+        (
             "same P/V/A, other bytes",
             "dist=bookworm",
             vec![("x.deb".into(), make_deb("hello", "2.10-3", "amd64", ""))],

@@ -25,7 +25,9 @@ pub use signer::{SignError, Signer};
 ///
 /// A provider is stateless from the server's point of view: every method gets
 /// everything it needs as arguments, so any instance of the server can call
-/// any method for any repository.
+/// any method for any repository. A provider may cache work between calls
+/// (apt keeps compressed index chunks), but its output never depends on
+/// what is cached.
 pub trait Provider: Send + Sync + 'static {
     /// The name in URLs and in `/addpkg?provider=`; lowercase ASCII.
     fn name(&self) -> &'static str;

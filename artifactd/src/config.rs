@@ -93,7 +93,8 @@ pub struct StorageSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PublishSettings {
-    /// Uploads arriving within this window share one publish.
+    /// While uploads keep arriving, publishes are this far apart, each
+    /// covering everything committed meanwhile.
     pub debounce_ms: u64,
     /// How long superseded index files stay readable.
     pub grace_period_secs: u64,

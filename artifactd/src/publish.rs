@@ -132,8 +132,14 @@ impl Publisher {
     async fn run(self: Arc<Self>, state: Arc<RepoState>, worker: Arc<Worker>) {
         let id = state.info.id;
         let mut failures = 0u32;
+        // The first publish of a loop starts at once (nothing to wait for
+        // when idle); later rounds wait the debounce window, gathering what
+        // arrived while the previous publish ran.
+        let mut idle = true;
         loop {
-            tokio::time::sleep(self.cfg.debounce()).await;
+            if !std::mem::take(&mut idle) {
+                tokio::time::sleep(self.cfg.debounce()).await;
+            }
             let repo = match self.db.repo_by_id(id).await {
                 Ok(r) => r,
                 Err(e) => {

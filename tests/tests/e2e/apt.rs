@@ -5,6 +5,7 @@ use std::path::Path;
 
 use artifactd_tests::apt::{Apt, installed, make_deb};
 use artifactd_tests::{ADMIN_TOKEN, Backend, Server, TestEnv, both_backends, sha256_hex};
+use reqwest::Method;
 
 both_backends!(
     apt_update_resolve_download_source,
@@ -519,15 +520,9 @@ async fn apt_delete_and_key_rotation(backend: Backend) {
         .unwrap();
     assert_eq!(resp.status(), 404);
     let del = |v: &'static str| {
-        let http = server.http.clone();
-        let url = server.url(&format!("/api/v1/repos/apt/r/packages/tool/{v}"));
-        async move {
-            http.delete(url)
-                .bearer_auth(ADMIN_TOKEN)
-                .send()
-                .await
-                .unwrap()
-        }
+        let path = format!("/api/v1/repos/apt/r/packages/tool/{v}");
+        let server = &server;
+        async move { server.call(Method::DELETE, &path, ADMIN_TOKEN, None).await }
     };
     let resp = del("2.0").await;
     assert_eq!(resp.status(), 200);
@@ -546,16 +541,12 @@ async fn apt_delete_and_key_rotation(backend: Backend) {
 
     // Origin and Label are repository settings; bad values are refused.
     let patch = |body: serde_json::Value| {
-        let http = server.http.clone();
-        let url = server.url("/api/v1/repos/apt/r");
-        async move {
-            http.patch(url)
-                .bearer_auth(ADMIN_TOKEN)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-        }
+        server.call(
+            Method::PATCH,
+            "/api/v1/repos/apt/r",
+            ADMIN_TOKEN,
+            Some(body),
+        )
     };
     let resp = patch(
         serde_json::json!({ "settings": { "origin": "Example Corp", "label": "Example tools" } }),
@@ -578,13 +569,13 @@ async fn apt_delete_and_key_rotation(backend: Backend) {
     // Rotation: both keys sign during the transition; clients trusting
     // either the old or the new key keep working.
     let resp = server
-        .http
-        .post(server.url("/api/v1/repos/apt/r/keys"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&serde_json::json!({ "algorithm": "ed25519", "transition_secs": 3600 }))
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::POST,
+            "/api/v1/repos/apt/r/keys",
+            ADMIN_TOKEN,
+            Some(serde_json::json!({ "algorithm": "ed25519", "transition_secs": 3600 })),
+        )
+        .await;
     assert_eq!(resp.status(), 201);
     let both = pubkey(&server, "r").await;
     assert_eq!(
@@ -620,13 +611,13 @@ async fn apt_delete_and_key_rotation(backend: Backend) {
     // A short transition: once it ends, the sweep republishes with the new
     // key alone, and pubkey no longer offers the retired ones.
     let resp = server
-        .http
-        .post(server.url("/api/v1/repos/apt/r/keys"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&serde_json::json!({ "transition_secs": 2 }))
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::POST,
+            "/api/v1/repos/apt/r/keys",
+            ADMIN_TOKEN,
+            Some(serde_json::json!({ "transition_secs": 2 })),
+        )
+        .await;
     assert_eq!(resp.status(), 201);
     assert_eq!(
         String::from_utf8_lossy(&pubkey(&server, "r").await)

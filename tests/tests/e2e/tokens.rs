@@ -1,6 +1,7 @@
 //! Token management and what each scope allows.
 
 use artifactd_tests::{ADMIN_TOKEN, Backend, TestEnv, both_backends, tar_with};
+use reqwest::Method;
 use serde_json::json;
 
 both_backends!(scoped_tokens, generated_admin_token_is_printed_once);
@@ -9,16 +10,7 @@ async fn scoped_tokens(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let server = env.start(&[]).await;
     let create = |body: serde_json::Value, token: &'static str| {
-        let http = server.http.clone();
-        let url = server.url("/api/v1/tokens");
-        async move {
-            http.post(url)
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-        }
+        server.call(Method::POST, "/api/v1/tokens", token, Some(body))
     };
     let resp = create(
         json!({"name": "ci", "scopes": ["upload:tar/team"]}),
@@ -82,12 +74,8 @@ async fn scoped_tokens(backend: Backend) {
     // Only admins manage tokens; bad scopes are refused; revoked tokens stop working.
     assert_eq!(
         server
-            .http
-            .get(server.url("/api/v1/tokens"))
-            .bearer_auth(&ci)
-            .send()
+            .call(Method::GET, "/api/v1/tokens", &ci, None)
             .await
-            .unwrap()
             .status(),
         403
     );
@@ -106,12 +94,8 @@ async fn scoped_tokens(backend: Backend) {
     let resp = create(json!({"name": "ci", "scopes": ["create"]}), ADMIN_TOKEN).await;
     assert_eq!(resp.status(), 409);
     let listed: serde_json::Value = server
-        .http
-        .get(server.url("/api/v1/tokens"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
+        .call(Method::GET, "/api/v1/tokens", ADMIN_TOKEN, None)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -127,12 +111,13 @@ async fn scoped_tokens(backend: Backend) {
         "token list must not reveal secrets"
     );
     let resp = server
-        .http
-        .delete(server.url(&format!("/api/v1/tokens/{ci_id}")))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{ci_id}"),
+            ADMIN_TOKEN,
+            None,
+        )
+        .await;
     assert_eq!(resp.status(), 204);
     let r = server
         .upload_as(

@@ -244,81 +244,89 @@ struct Listed {
     digests: Digests,
 }
 
-/// Builds (incrementally) one chunked index and adds its files to `out`.
-#[allow(clippy::too_many_arguments)]
-fn emit_index(
-    caches: &Caches,
+/// Collects the index files of one dist and what Release must list.
+struct DistWriter<'a> {
+    caches: &'a Caches,
     repo_id: i64,
-    base: &str,
-    rel: &str,
-    members: &[&PackageRecord],
-    render_chunk: &dyn Fn(&[&PackageRecord]) -> Vec<u8>,
-    with_xz: bool,
-    listed: &mut Vec<Listed>,
-    out: &mut Vec<IndexFile>,
-) -> Result<(), ProviderError> {
-    let chunks = chunk_members(members);
-    let specs: Vec<ChunkSpec<_>> = chunks
-        .iter()
-        .map(|(key, fingerprint, packages)| ChunkSpec {
-            key: *key,
-            fingerprint: *fingerprint,
-            render: move || render_chunk(packages),
-        })
-        .collect();
-    let index = caches.index(repo_id, &format!("{base}/{rel}"));
-    let built = index
-        .lock()
-        .expect("lock")
-        .update(specs, with_xz)
-        .map_err(err)?;
-    let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
-    let mut serve = |name: String, bytes: Vec<u8>, digests: Digests, content_type: &str| {
-        listed.push(Listed {
-            rel: name.clone(),
-            size: bytes.len() as u64,
-            digests: digests.clone(),
-        });
-        let path = format!("{base}/{name}");
-        for (kind, digest) in [("SHA256", &digests.sha256), ("SHA512", &digests.sha512)] {
-            out.push(IndexFile {
-                path: format!("{base}/{dir}/by-hash/{kind}/{digest}"),
-                content_type: "application/octet-stream".into(),
-                body: IndexBody::Alias(path.clone()),
+    /// `dists/<dist>`
+    base: String,
+    listed: Vec<Listed>,
+    out: &'a mut Vec<IndexFile>,
+}
+
+impl DistWriter<'_> {
+    /// Builds (incrementally) one chunked index and adds its files.
+    fn index(
+        &mut self,
+        rel: &str,
+        members: &[&PackageRecord],
+        render_chunk: &dyn Fn(&[&PackageRecord]) -> Vec<u8>,
+        with_xz: bool,
+    ) -> Result<(), ProviderError> {
+        let (base, listed, out) = (&self.base, &mut self.listed, &mut *self.out);
+        let chunks = chunk_members(members);
+        let specs: Vec<ChunkSpec<_>> = chunks
+            .iter()
+            .map(|(key, fingerprint, packages)| ChunkSpec {
+                key: *key,
+                fingerprint: *fingerprint,
+                render: move || render_chunk(packages),
+            })
+            .collect();
+        let index = self.caches.index(self.repo_id, &format!("{base}/{rel}"));
+        let built = index
+            .lock()
+            .expect("lock")
+            .update(specs, with_xz)
+            .map_err(err)?;
+        let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
+        let mut serve = |name: String, bytes: Vec<u8>, digests: Digests, content_type: &str| {
+            listed.push(Listed {
+                rel: name.clone(),
+                size: bytes.len() as u64,
+                digests: digests.clone(),
             });
+            let path = format!("{base}/{name}");
+            for (kind, digest) in [("SHA256", &digests.sha256), ("SHA512", &digests.sha512)] {
+                out.push(IndexFile {
+                    path: format!("{base}/{dir}/by-hash/{kind}/{digest}"),
+                    content_type: "application/octet-stream".into(),
+                    body: IndexBody::Alias(path.clone()),
+                });
+            }
+            out.push(IndexFile {
+                path,
+                content_type: content_type.into(),
+                body: IndexBody::Hashed {
+                    bytes,
+                    sha256: digests.sha256,
+                },
+            });
+        };
+        // The plain file is listed (apt checks what it decompresses against it,
+        // and skips targets whose plain name Release lacks) but not served, as
+        // in Debian's archive.
+        if with_xz {
+            serve(
+                format!("{rel}.xz"),
+                built.xz,
+                built.xz_digests,
+                "application/x-xz",
+            );
         }
-        out.push(IndexFile {
-            path,
-            content_type: content_type.into(),
-            body: IndexBody::Hashed {
-                bytes,
-                sha256: digests.sha256,
-            },
-        });
-    };
-    // The plain file is listed (apt checks what it decompresses against it,
-    // and skips targets whose plain name Release lacks) but not served, as
-    // in Debian's archive.
-    if with_xz {
         serve(
-            format!("{rel}.xz"),
-            built.xz,
-            built.xz_digests,
-            "application/x-xz",
+            format!("{rel}.gz"),
+            built.gz,
+            built.gz_digests,
+            "application/gzip",
         );
+        listed.push(Listed {
+            rel: rel.to_owned(),
+            size: built.plain_size,
+            digests: built.plain,
+        });
+        Ok(())
     }
-    serve(
-        format!("{rel}.gz"),
-        built.gz,
-        built.gz_digests,
-        "application/gzip",
-    );
-    listed.push(Listed {
-        rel: rel.to_owned(),
-        size: built.plain_size,
-        digests: built.plain,
-    });
-    Ok(())
 }
 
 pub fn render(caches: &Caches, input: &RenderInput<'_>) -> Result<Vec<IndexFile>, ProviderError> {
@@ -378,7 +386,13 @@ pub fn render(caches: &Caches, input: &RenderInput<'_>) -> Result<Vec<IndexFile>
             }
         }
         let base = format!("dists/{dist}");
-        let mut listed: Vec<Listed> = Vec::new();
+        let mut w = DistWriter {
+            caches,
+            repo_id,
+            base: base.clone(),
+            listed: Vec::new(),
+            out: &mut out,
+        };
         for (component, packages) in &mut components {
             packages.sort_by_key(|p| p.id);
             for arch in &archs {
@@ -388,29 +402,9 @@ pub fn render(caches: &Caches, input: &RenderInput<'_>) -> Result<Vec<IndexFile>
                     .filter(|p| p.variant == *arch || p.variant == "all")
                     .collect();
                 let rel = format!("{component}/binary-{arch}/Packages");
-                emit_index(
-                    caches,
-                    repo_id,
-                    &base,
-                    &rel,
-                    &members,
-                    &packages_chunk,
-                    true,
-                    &mut listed,
-                    &mut out,
-                )?;
+                w.index(&rel, &members, &packages_chunk, true)?;
                 let rel = format!("{component}/Contents-{arch}");
-                emit_index(
-                    caches,
-                    repo_id,
-                    &base,
-                    &rel,
-                    &members,
-                    &contents_text,
-                    false,
-                    &mut listed,
-                    &mut out,
-                )?;
+                w.index(&rel, &members, &contents_text, false)?;
             }
             if has_sources {
                 let members: Vec<&PackageRecord> = packages
@@ -419,20 +413,11 @@ pub fn render(caches: &Caches, input: &RenderInput<'_>) -> Result<Vec<IndexFile>
                     .filter(|p| p.variant == "source")
                     .collect();
                 let rel = format!("{component}/source/Sources");
-                emit_index(
-                    caches,
-                    repo_id,
-                    &base,
-                    &rel,
-                    &members,
-                    &sources_chunk,
-                    true,
-                    &mut listed,
-                    &mut out,
-                )?;
+                w.index(&rel, &members, &sources_chunk, true)?;
             }
         }
 
+        let mut listed = w.listed;
         let component_names: Vec<&str> = components.keys().copied().collect();
         let mut release = Paragraph::default();
         release.set("Origin", origin);

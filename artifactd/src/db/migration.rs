@@ -7,15 +7,29 @@ use sea_orm_migration::schema::*;
 
 pub struct Migrator;
 
+// Names are explicit: `DeriveMigrationName` names a migration after its
+// module, which would give all of these one name. Every CREATE is
+// IF NOT EXISTS, so a database that recorded them under the old shared name
+// replays them harmlessly.
+
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Initial), Box::new(M0002SigningKeys)]
+        vec![
+            Box::new(M0001Initial),
+            Box::new(M0002SigningKeys),
+            Box::new(M0003Yanked),
+        ]
     }
 }
 
-#[derive(DeriveMigrationName)]
 struct M0001Initial;
+
+impl MigrationName for M0001Initial {
+    fn name(&self) -> &str {
+        "m0001_initial"
+    }
+}
 
 #[derive(DeriveIden)]
 enum Repos {
@@ -47,6 +61,7 @@ enum Packages {
     Uploader,
     Seq,
     Deleted,
+    Yanked,
 }
 
 #[derive(DeriveIden)]
@@ -109,8 +124,13 @@ enum SigningKeys {
     RetireAt,
 }
 
-#[derive(DeriveMigrationName)]
 struct M0002SigningKeys;
+
+impl MigrationName for M0002SigningKeys {
+    fn name(&self) -> &str {
+        "m0002_signing_keys"
+    }
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for M0002SigningKeys {
@@ -140,6 +160,40 @@ impl MigrationTrait for M0002SigningKeys {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(SigningKeys::Table).to_owned())
             .await
+    }
+}
+
+/// PEP 592-style yanking: a yanked package stays installable when pinned
+/// but is skipped by resolvers. NULL: not yanked; otherwise the reason
+/// (possibly empty).
+struct M0003Yanked;
+
+impl MigrationName for M0003Yanked {
+    fn name(&self) -> &str {
+        "m0003_yanked"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0003Yanked {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Packages::Table)
+                .add_column(ColumnDef::new(Packages::Yanked).text().null())
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Packages::Table)
+                .drop_column(Packages::Yanked)
+                .to_owned(),
+        )
+        .await
     }
 }
 

@@ -198,6 +198,10 @@ impl Publisher {
                     );
                     self.note(&worker, p);
                     self.maybe_gc(&state, &worker).await;
+                    // Wait out the debounce window only if more is already
+                    // wanted; otherwise the loop ends without delay, so a
+                    // sequential uploader never waits for a window.
+                    idle = worker.wanted.load(Ordering::SeqCst) <= p.seq;
                     continue;
                 }
                 Ok(None) => tracing::info!(repo = id, "another instance published first"),
@@ -277,7 +281,7 @@ impl Publisher {
         let current = state.lookup_set_hashes();
         let mut manifest = Manifest::new();
         let mut bodies: HashMap<String, Bytes> = HashMap::new();
-        let mut aliases: Vec<(String, String)> = Vec::new();
+        let mut aliases: Vec<(String, String, String)> = Vec::new();
         for f in files {
             artifactd_provider_api::validate_relative_path(&f.path)
                 .map_err(|e| Error::Internal(format!("provider rendered a bad path: {e}")))?;
@@ -295,7 +299,7 @@ impl Publisher {
                     (bytes, sha, true)
                 }
                 IndexBody::Alias(target) => {
-                    aliases.push((f.path, target));
+                    aliases.push((f.path, target, f.content_type));
                     continue;
                 }
                 IndexBody::Redirect(target) => {
@@ -312,10 +316,14 @@ impl Publisher {
             bodies.entry(sha256).or_insert_with(|| Bytes::from(bytes));
             manifest.insert(f.path, entry);
         }
-        for (path, target) in aliases {
-            let entry = manifest.get(&target).cloned().ok_or_else(|| {
+        for (path, target, alias_type) in aliases {
+            let mut entry = manifest.get(&target).cloned().ok_or_else(|| {
                 Error::Internal(format!("{path} aliases {target}, which was not rendered"))
             })?;
+            // Same bytes, possibly served as another media type.
+            if let ManifestEntry::File { content_type, .. } = &mut entry {
+                *content_type = alias_type;
+            }
             manifest.insert(path, entry);
         }
         let repo_id = state.info.id;

@@ -22,6 +22,12 @@ pub enum Error {
     /// The request contradicts what is stored, e.g. same file name, other bytes (409).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// No representation the client's `Accept` header allows (406).
+    #[error("{0}")]
+    NotAcceptable(String),
+    /// The path exists but not for this method (405).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// The body exceeds `max_upload_size` (413).
     #[error("upload exceeds the limit of {limit} bytes")]
     TooLarge { limit: u64 },
@@ -69,6 +75,8 @@ impl Error {
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::TooLarge { .. } => "too_large",
+            Error::NotAcceptable(_) => "not_acceptable",
+            Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::Provider(ProviderError::Invalid { code, .. }) => code,
             Error::Provider(_) => "provider_error",
             Error::Storage(_) => "storage_error",

@@ -14,6 +14,7 @@ use artifactd_provider_api::{
     NewPackage, UploadContext, UploadedFile, is_safe_segment, validate_relative_path,
 };
 use serde::Serialize;
+use sha2::Digest;
 
 use crate::app::App;
 use crate::auth::Principal;
@@ -107,6 +108,43 @@ pub fn validate_filename(name: &str) -> Result<()> {
     }
 }
 
+/// Turns the files a provider derived from an upload into spooled files like
+/// the uploaded ones (next to them), so they are stored, checked for
+/// conflicts and committed by the same code.
+async fn materialize_derived(
+    mut packages: Vec<NewPackage>,
+    mut files: Vec<UploadedFile>,
+) -> Result<(Vec<NewPackage>, Vec<UploadedFile>)> {
+    let Some(dir) = files
+        .first()
+        .and_then(|f| f.path.parent())
+        .map(std::path::Path::to_path_buf)
+    else {
+        return Ok((packages, files));
+    };
+    for p in &mut packages {
+        for d in std::mem::take(&mut p.derived) {
+            validate_filename(&d.filename)?;
+            let path = dir.join(format!("derived-{}", files.len()));
+            tokio::fs::write(&path, &d.bytes).await?;
+            p.files.push(artifactd_provider_api::NewFile {
+                upload: files.len(),
+                filename: d.filename.clone(),
+                path: d.path,
+                content_type: d.content_type,
+                metadata: d.metadata,
+            });
+            files.push(UploadedFile {
+                filename: d.filename,
+                path,
+                size: d.bytes.len() as u64,
+                sha256: hex::encode(sha2::Sha256::digest(&d.bytes)),
+            });
+        }
+    }
+    Ok((packages, files))
+}
+
 impl App {
     /// Runs an upload end to end. `files` are the spooled request files.
     pub async fn upload(
@@ -173,6 +211,7 @@ impl App {
             })
             .await??
         };
+        let (packages, files) = materialize_derived(packages, files).await?;
         self.check_ingested(&req, provider.as_ref(), &packages, &files)?;
 
         // Refuse conflicts before touching storage.
@@ -299,7 +338,7 @@ impl App {
         let mut used = vec![false; files.len()];
         for p in packages {
             if let Some(name) = &req.name
-                && !provider.same_name(name, &p.name)
+                && provider.canonical_name(name) != p.name
             {
                 return Err(Error::bad_request(
                     "name_mismatch",
@@ -307,7 +346,7 @@ impl App {
                 ));
             }
             if let Some(version) = &req.version
-                && *version != p.version
+                && !provider.same_version(version, &p.version)
             {
                 return Err(Error::bad_request(
                     "version_mismatch",

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio::process::{Child, Command};
 
 pub mod apt;
+pub mod pypi;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 

@@ -52,6 +52,9 @@ pub mod package {
         /// The repository `change_seq` of the last change to this row or its files.
         pub seq: i64,
         pub deleted: bool,
+        /// Why the package was yanked (possibly empty); `None` if it is not.
+        #[sea_orm(column_type = "Text", nullable)]
+        pub yanked: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

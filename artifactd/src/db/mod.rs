@@ -249,6 +249,7 @@ impl Db {
                     active.uploaded_at = Set(now);
                     active.uploader = Set(uploader.to_owned());
                     active.deleted = Set(false);
+                    active.yanked = Set(None);
                     active.seq = Set(seq);
                     active.update(&txn).await?;
                     changed = true;
@@ -409,6 +410,7 @@ impl Db {
                     metadata: serde_json::from_str(&r.metadata).unwrap_or_default(),
                     uploaded_at: r.uploaded_at,
                     uploader: r.uploader,
+                    yanked: r.yanked,
                 };
                 (record, deleted)
             })
@@ -605,37 +607,61 @@ impl Db {
         Ok(seq)
     }
 
-    /// Marks the live packages `name`/`version` (optionally limited to one
-    /// section and variant) deleted, in one transaction with a new
-    /// `change_seq`. Returns the seq and what was deleted; nothing if none.
+    /// Marks deleted every live package `name` of a repository that `pick`
+    /// selects. `None` (and nothing changed) if it selects none.
     pub async fn delete_packages(
         &self,
         repo_id: i64,
         name: &str,
-        version: &str,
-        section: Option<&str>,
-        variant: Option<&str>,
+        pick: &(dyn Fn(&package::Model) -> bool + Sync),
+    ) -> Result<Option<(i64, Vec<package::Model>)>> {
+        self.update_packages(repo_id, name, pick, |q| {
+            q.col_expr(package::Column::Deleted, Expr::value(true))
+        })
+        .await
+    }
+
+    /// Yanks (`reason` is `Some`) or unyanks every live package `name` of a
+    /// repository that `pick` selects. `None` if it selects none.
+    pub async fn set_yanked(
+        &self,
+        repo_id: i64,
+        name: &str,
+        pick: &(dyn Fn(&package::Model) -> bool + Sync),
+        reason: Option<&str>,
+    ) -> Result<Option<(i64, Vec<package::Model>)>> {
+        let reason = reason.map(str::to_owned);
+        self.update_packages(repo_id, name, pick, move |q| {
+            q.col_expr(package::Column::Yanked, Expr::value(reason))
+        })
+        .await
+    }
+
+    /// One transaction: selects live packages `name` by `pick`, applies
+    /// `set` to them and bumps their `seq`.
+    async fn update_packages(
+        &self,
+        repo_id: i64,
+        name: &str,
+        pick: &(dyn Fn(&package::Model) -> bool + Sync),
+        set: impl FnOnce(sea_orm::UpdateMany<package::Entity>) -> sea_orm::UpdateMany<package::Entity>,
     ) -> Result<Option<(i64, Vec<package::Model>)>> {
         let txn = self.conn.begin().await?;
         let seq = bump_change_seq(&txn, repo_id).await?;
-        let mut query = package::Entity::find()
+        let rows: Vec<package::Model> = package::Entity::find()
             .filter(package::Column::RepoId.eq(repo_id))
             .filter(package::Column::Name.eq(name))
-            .filter(package::Column::Version.eq(version))
-            .filter(package::Column::Deleted.eq(false));
-        if let Some(s) = section {
-            query = query.filter(package::Column::Section.eq(s));
-        }
-        if let Some(v) = variant {
-            query = query.filter(package::Column::Variant.eq(v));
-        }
-        let rows = query.all(&txn).await?;
+            .filter(package::Column::Deleted.eq(false))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .filter(|r| pick(r))
+            .collect();
         if rows.is_empty() {
             txn.rollback().await?;
             return Ok(None);
         }
-        package::Entity::update_many()
-            .col_expr(package::Column::Deleted, Expr::value(true))
+        set(package::Entity::update_many())
             .col_expr(package::Column::Seq, Expr::value(seq))
             .filter(package::Column::Id.is_in(rows.iter().map(|r| r.id)))
             .exec(&txn)

@@ -1,6 +1,7 @@
-//! `POST /addpkg`: spool the multipart body to temporary files (hashing as it
-//! streams, never holding a file in memory), then hand over to the upload
-//! pipeline.
+//! Uploads: `POST /addpkg`, and `POST /repo/<provider>/<repo>/...` where a
+//! provider speaks its own upload protocol. Spools the multipart body to
+//! temporary files (hashing as it streams, never holding a file in memory),
+//! then hands over to the upload pipeline.
 
 use std::collections::BTreeMap;
 
@@ -16,8 +17,11 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::upload::{UploadRequest, validate_filename};
 
-/// Multipart field names that carry package files.
-const FILE_FIELDS: &[&str] = &["f", "file"];
+/// Multipart field names that carry package files (`content` is twine's).
+const FILE_FIELDS: &[&str] = &["f", "file", "content"];
+/// Limits on multipart text fields, which are held in memory.
+const FIELD_LIMIT: usize = 1 << 20;
+const FIELDS_LIMIT: usize = 4 << 20;
 /// Query parameters the server consumes; the rest go to the provider.
 const SERVER_PARAMS: &[&str] = &["provider", "reponame", "name", "version", "wait"];
 
@@ -41,6 +45,55 @@ pub async fn addpkg(
         .ok_or_else(|| {
             Error::bad_request("missing_reponame", "missing query parameter reponame")
         })?;
+    receive(&app, &req, payload, who, provider, repo, query).await
+}
+
+/// `POST /repo/<provider>/<repo>/<path>`: an upload in the format's own
+/// protocol (twine's legacy API for pypi), where the provider says so.
+pub async fn repo_upload(
+    app: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse> {
+    let (provider, repo, sub) = path.into_inner();
+    if !app.provider(&provider)?.accepts_upload_at(&sub) {
+        return Err(Error::MethodNotAllowed(format!(
+            "POST /repo/{provider}/{repo}/{sub} is not an upload endpoint; upload with POST /addpkg"
+        )));
+    }
+    let who = super::principal(&app, &req).await?;
+    let query = parse_query(req.query_string())?;
+    receive(&app, &req, payload, who, provider, repo, query).await
+}
+
+pub async fn repo_upload_root(
+    app: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse> {
+    let (provider, repo) = path.into_inner();
+    repo_upload(
+        app,
+        req,
+        web::Path::from((provider, repo, String::new())),
+        payload,
+    )
+    .await
+}
+
+/// The part both upload routes share: spool the body, then run the pipeline.
+/// Multipart text fields count as parameters; the query string wins over them.
+async fn receive(
+    app: &App,
+    req: &HttpRequest,
+    payload: web::Payload,
+    who: crate::auth::Principal,
+    provider: String,
+    repo: String,
+    mut query: BTreeMap<String, String>,
+) -> Result<HttpResponse> {
     crate::upload::validate_repo_name(&repo)?;
     who.require_upload(&provider, &repo)?;
 
@@ -57,8 +110,11 @@ pub async fn addpkg(
     let spool = tempfile::Builder::new()
         .prefix("upload-")
         .tempdir_in(app.settings.tmp_dir())?;
-    let files =
+    let (files, fields) =
         spool_multipart(Multipart::new(req.headers(), payload), spool.path(), limit).await?;
+    for (k, v) in fields {
+        query.entry(k).or_insert(v);
+    }
 
     let wait = !matches!(
         query.get("wait").map(String::as_str),
@@ -118,29 +174,47 @@ fn multipart_error(e: impl std::fmt::Display) -> Error {
     )
 }
 
-/// Streams every file field to `dir`, hashing as it goes. Fails with 413 as
-/// soon as the files together exceed `limit`.
+/// Streams every file field to `dir`, hashing as it goes, and collects the
+/// text fields (a repeated field's values joined by newlines). Fails with 413
+/// as soon as the files together exceed `limit`.
 async fn spool_multipart(
     mut mp: Multipart,
     dir: &std::path::Path,
     limit: u64,
-) -> Result<Vec<UploadedFile>> {
+) -> Result<(Vec<UploadedFile>, BTreeMap<String, String>)> {
     let mut files = Vec::new();
+    let mut fields: BTreeMap<String, String> = BTreeMap::new();
     let mut total = 0u64;
+    let mut text_total = 0usize;
     while let Some(mut field) = mp.try_next().await.map_err(multipart_error)? {
-        let is_file = field.name().is_some_and(|n| FILE_FIELDS.contains(&n));
-        if !is_file {
-            // Other form fields are not used; read and drop them (bounded).
-            let mut seen = 0usize;
+        let name = field.name().unwrap_or_default().to_owned();
+        if !FILE_FIELDS.contains(&name.as_str()) {
+            let mut value = Vec::new();
             while let Some(chunk) = field.try_next().await.map_err(multipart_error)? {
-                seen += chunk.len();
-                if seen > 64 * 1024 {
+                value.extend_from_slice(&chunk);
+                text_total += chunk.len();
+                if value.len() > FIELD_LIMIT || text_total > FIELDS_LIMIT {
                     return Err(Error::bad_request(
                         "invalid_multipart",
-                        "non-file form fields are limited to 64 KiB",
+                        format!(
+                            "form fields are limited to {FIELD_LIMIT} bytes each and {FIELDS_LIMIT} in all"
+                        ),
                     ));
                 }
             }
+            let value = String::from_utf8(value).map_err(|_| {
+                Error::bad_request(
+                    "invalid_multipart",
+                    format!("form field {name:?} is not UTF-8"),
+                )
+            })?;
+            fields
+                .entry(name)
+                .and_modify(|v| {
+                    v.push('\n');
+                    v.push_str(&value);
+                })
+                .or_insert(value);
             continue;
         }
         let filename = field
@@ -172,7 +246,7 @@ async fn spool_multipart(
             sha256: hex::encode(hasher.finalize()),
         });
     }
-    Ok(files)
+    Ok((files, fields))
 }
 
 #[cfg(test)]

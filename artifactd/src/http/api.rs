@@ -258,31 +258,114 @@ pub async fn delete_package(
         .await?
         .require_upload(&provider, &repo)?;
     let row = find_repo(&app, &provider, &repo).await?;
-    let Some((seq, deleted)) = app
-        .db
-        .delete_packages(
-            row.id,
-            &name,
-            &version,
-            filter.section.as_deref(),
-            filter.variant.as_deref(),
-        )
-        .await?
-    else {
-        return Err(Error::not_found(
-            "package_not_found",
-            format!("{provider}/{repo} has no package {name} {version}"),
-        ));
+    let p = app.provider(&provider)?.clone();
+    let name = p.canonical_name(&name);
+    let pick = |m: &crate::db::entities::package::Model| {
+        p.same_version(&version, &m.version)
+            && filter.section.as_ref().is_none_or(|s| *s == m.section)
+            && filter.variant.as_ref().is_none_or(|v| *v == m.variant)
+    };
+    let Some((seq, deleted)) = app.db.delete_packages(row.id, &name, &pick).await? else {
+        return Err(no_package(&provider, &repo, &name, &version));
     };
     tracing::info!(repo = %format!("{provider}/{repo}"), %name, %version, count = deleted.len(), "packages deleted");
-    let state = app.repos.insert(&row);
+    package_change_response(&app, &row, seq, "deleted", &deleted).await
+}
+
+fn no_package(provider: &str, repo: &str, name: &str, version: &str) -> Error {
+    Error::not_found(
+        "package_not_found",
+        format!("{provider}/{repo} has no package {name} {version}"),
+    )
+}
+
+/// Answers a change to packages once the indices show it.
+async fn package_change_response(
+    app: &App,
+    row: &crate::db::entities::repo::Model,
+    seq: i64,
+    what: &str,
+    changed: &[crate::db::entities::package::Model],
+) -> Result<HttpResponse> {
+    let state = app.repos.insert(row);
     let published = app.publisher.publish_and_wait(state, seq).await?;
     Ok(HttpResponse::Ok().json(json!({
-        "deleted": deleted.iter().map(|p| json!({
+        what: changed.iter().map(|p| json!({
             "name": p.name, "version": p.version, "section": p.section, "variant": p.variant,
         })).collect::<Vec<_>>(),
         "publication": { "seq": seq, "generation": published.map(|p| p.generation), "published": published.is_some() },
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct YankBody {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `PUT .../packages/NAME/VERSION/yank` with an optional `{"reason": ...}`:
+/// resolvers skip the version unless it is pinned; it stays downloadable.
+pub async fn yank(
+    app: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let reason = if body.iter().all(u8::is_ascii_whitespace) {
+        String::new()
+    } else {
+        serde_json::from_slice::<YankBody>(&body)
+            .map_err(|e| Error::bad_request("invalid_json", format!("yank body: {e}")))?
+            .reason
+    };
+    if reason.len() > 1000 || reason.chars().any(char::is_control) {
+        return Err(Error::bad_request(
+            "invalid_reason",
+            "the reason must be at most 1000 bytes without control characters",
+        ));
+    }
+    set_yanked(&app, &req, path.into_inner(), Some(&reason)).await
+}
+
+/// `DELETE .../packages/NAME/VERSION/yank`: undoes a yank.
+pub async fn unyank(
+    app: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String, String)>,
+) -> Result<HttpResponse> {
+    set_yanked(&app, &req, path.into_inner(), None).await
+}
+
+async fn set_yanked(
+    app: &App,
+    req: &HttpRequest,
+    (provider, repo, name, version): (String, String, String, String),
+    reason: Option<&str>,
+) -> Result<HttpResponse> {
+    super::principal(app, req)
+        .await?
+        .require_upload(&provider, &repo)?;
+    let p = app.provider(&provider)?.clone();
+    if !p.yankable() {
+        return Err(Error::bad_request(
+            "not_yankable",
+            format!("{provider} packages cannot be yanked; delete them instead"),
+        ));
+    }
+    let row = find_repo(app, &provider, &repo).await?;
+    let name = p.canonical_name(&name);
+    let pick = |m: &crate::db::entities::package::Model| p.same_version(&version, &m.version);
+    let Some((seq, changed)) = app.db.set_yanked(row.id, &name, &pick, reason).await? else {
+        return Err(no_package(&provider, &repo, &name, &version));
+    };
+    let what = if reason.is_some() {
+        "yanked"
+    } else {
+        "unyanked"
+    };
+    tracing::info!(repo = %format!("{provider}/{repo}"), %name, %version, "{what}");
+    package_change_response(app, &row, seq, what, &changed).await
 }
 
 #[derive(Deserialize)]

@@ -18,6 +18,8 @@ impl ResponseError for Error {
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Provider(_) | Error::Storage(_) | Error::Db(_) | Error::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR

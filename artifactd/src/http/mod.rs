@@ -1,7 +1,8 @@
 //! HTTP: the only module that knows about actix-web. Handlers translate
 //! requests into calls on [`App`] and its results into responses.
 //!
-//! - `POST /addpkg`: uploads ([`addpkg`]);
+//! - `POST /addpkg`, and `POST /repo/...` for providers with their own upload
+//!   protocol: uploads ([`addpkg`]);
 //! - `GET|HEAD /repo/<provider>/<repo>/<path>`: what package clients read ([`repo`]);
 //! - `/api/v1/...` and `/healthz`: JSON for people and CI ([`api`]).
 
@@ -71,6 +72,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/repos/{provider}/{repo}/packages/{name}/{version}",
                 web::delete().to(api::delete_package),
             )
+            .route(
+                "/repos/{provider}/{repo}/packages/{name}/{version}/yank",
+                web::put().to(api::yank),
+            )
+            .route(
+                "/repos/{provider}/{repo}/packages/{name}/{version}/yank",
+                web::delete().to(api::unyank),
+            )
             .route("/tokens", web::get().to(api::list_tokens))
             .route("/tokens", web::post().to(api::create_token))
             .route("/tokens/{id}", web::delete().to(api::delete_token)),
@@ -90,6 +99,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route(
         "/repo/{provider}/{repo}/{path:.*}",
         web::head().to(repo::get),
+    )
+    .route(
+        "/repo/{provider}/{repo}",
+        web::post().to(addpkg::repo_upload_root),
+    )
+    .route(
+        "/repo/{provider}/{repo}/{path:.*}",
+        web::post().to(addpkg::repo_upload),
     )
     .default_service(web::to(api::not_found));
 }

@@ -32,6 +32,7 @@ pub async fn get(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse> {
     let (provider_name, repo_name, path) = path.into_inner();
+    tracing::debug!(target: "artifactd::access", method = %req.method(), path = %req.path(), "read");
     let provider = app.registry.get(&provider_name).ok_or_else(|| {
         Error::not_found(
             "unknown_provider",
@@ -52,14 +53,34 @@ pub async fn get(
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok());
-    let target = match provider.resolve(&path, &ReadRequest { accept }) {
-        Resolution::Serve(p) => p,
+    let (target, negotiated) = match provider.resolve(&path, &ReadRequest { accept }) {
+        Resolution::Serve(p) => (p, false),
+        Resolution::Negotiated(p) => (p, true),
         Resolution::Redirect(p) => return Ok(redirect(&provider_name, &repo_name, &p)),
+        Resolution::NotAcceptable(msg) => return Err(Error::NotAcceptable(msg)),
         Resolution::NotFound => return Err(not_found(&provider_name, &repo_name, &path)),
     };
-    match state.lookup(&target, app.repos.grace()) {
-        Lookup::Redirect(p) => Ok(redirect(&provider_name, &repo_name, &p)),
-        Lookup::Missing => Err(not_found(&provider_name, &repo_name, &path)),
+    let mut resp = serve(&app, &req, &state, &provider_name, &repo_name, &target).await?;
+    if negotiated {
+        resp.headers_mut()
+            .insert(header::VARY, header::HeaderValue::from_static("Accept"));
+    }
+    Ok(resp)
+}
+
+/// Answers with the index file or package file at `target`.
+async fn serve(
+    app: &App,
+    req: &HttpRequest,
+    state: &crate::state::RepoState,
+    provider_name: &str,
+    repo_name: &str,
+    target: &str,
+) -> Result<HttpResponse> {
+    let path = target;
+    match state.lookup(target, app.repos.grace()) {
+        Lookup::Redirect(p) => Ok(redirect(provider_name, repo_name, &p)),
+        Lookup::Missing => Err(not_found(provider_name, repo_name, path)),
         Lookup::Index { set, path } => {
             let Some(IndexEntry::File {
                 sha256,
@@ -69,7 +90,7 @@ pub async fn get(
                 cached,
             }) = set.entries.get(&path)
             else {
-                return Err(not_found(&provider_name, &repo_name, &path));
+                return Err(not_found(provider_name, repo_name, &path));
             };
             let key = StorageKey::Index {
                 repo_id: state.info.id,
@@ -82,7 +103,7 @@ pub async fn get(
                 cache: "no-cache",
             };
             if *size > CACHE_LIMIT && !*template {
-                return respond_stream(&app, &req, &meta, &key).await;
+                return respond_stream(app, req, &meta, &key).await;
             }
             let bytes = match cached.get() {
                 Some(b) => b.clone(),
@@ -96,16 +117,16 @@ pub async fn get(
                 }
             };
             if *template {
-                let base = super::ui::base_url(&app, &req);
+                let base = super::ui::base_url(app, req);
                 let filled = String::from_utf8_lossy(&bytes)
                     .replace(artifactd_provider_api::BASE_URL, &base);
                 let meta = Meta {
                     size: filled.len() as u64,
                     ..meta
                 };
-                return Ok(respond_bytes(&req, &meta, Bytes::from(filled)));
+                return Ok(respond_bytes(req, &meta, Bytes::from(filled)));
             }
-            Ok(respond_bytes(&req, &meta, bytes))
+            Ok(respond_bytes(req, &meta, bytes))
         }
         Lookup::File(f) => {
             let meta = Meta {
@@ -114,7 +135,7 @@ pub async fn get(
                 content_type: &f.content_type,
                 cache: "public, max-age=300",
             };
-            respond_stream(&app, &req, &meta, &StorageKey::blob(&f.sha256)).await
+            respond_stream(app, req, &meta, &StorageKey::blob(&f.sha256)).await
         }
     }
 }

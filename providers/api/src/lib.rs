@@ -17,6 +17,7 @@ use serde_json::Value;
 pub mod limits;
 mod paths;
 mod signer;
+pub mod time;
 
 pub use paths::{is_safe_segment, validate_relative_path};
 pub use signer::{SignError, Signer};
@@ -44,10 +45,32 @@ pub trait Provider: Send + Sync + 'static {
         files: &[UploadedFile],
     ) -> Result<Vec<NewPackage>, ProviderError>;
 
-    /// Whether a user-supplied package name denotes `canonical` (e.g. PEP 503
-    /// normalisation for pypi). Used to check `/addpkg?name=`.
-    fn same_name(&self, given: &str, canonical: &str) -> bool {
+    /// The stored form of a user-supplied package name (PEP 503
+    /// normalisation for pypi). Used to check `/addpkg?name=` and to find
+    /// the package an API call names.
+    fn canonical_name(&self, given: &str) -> String {
+        given.to_owned()
+    }
+
+    /// Whether a user-supplied version denotes the stored `canonical` one
+    /// (PEP 440 equality for pypi: `1.0` is `1.0.0`).
+    fn same_version(&self, given: &str, canonical: &str) -> bool {
         given == canonical
+    }
+
+    /// Whether packages of this format can be yanked (PEP 592): kept and
+    /// installable when pinned, skipped by resolvers otherwise.
+    fn yankable(&self) -> bool {
+        false
+    }
+
+    /// Whether a `POST` to this path (relative to `/repo/<provider>/<repo>/`)
+    /// is an upload in the format's own protocol, such as twine's legacy
+    /// upload API for pypi. The body is multipart like `/addpkg`'s; its text
+    /// fields reach [`Provider::ingest`] as parameters.
+    fn accepts_upload_at(&self, path: &str) -> bool {
+        let _ = path;
+        false
     }
 
     /// Whether this format's indices are signed; the server then keeps an
@@ -132,6 +155,22 @@ pub struct NewPackage {
     /// Format-specific metadata kept with the package row.
     pub metadata: Value,
     pub files: Vec<NewFile>,
+    /// Files the provider made from the upload (pypi's `.metadata` files),
+    /// stored and served like uploaded ones.
+    #[serde(default)]
+    pub derived: Vec<DerivedFile>,
+}
+
+/// A file of a [`NewPackage`] that the provider produced rather than the
+/// client uploaded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DerivedFile {
+    pub filename: String,
+    /// Relative to the repository root, like [`NewFile::path`].
+    pub path: String,
+    pub content_type: String,
+    pub metadata: Value,
+    pub bytes: Vec<u8>,
 }
 
 /// A file of a [`NewPackage`].
@@ -170,6 +209,10 @@ pub struct PackageRecord {
     /// Milliseconds since the Unix epoch.
     pub uploaded_at: i64,
     pub uploader: String,
+    /// Why the package was yanked (possibly empty), if it was: resolvers
+    /// skip it unless pinned to it. Only for providers that [`Provider::yankable`].
+    #[serde(default)]
+    pub yanked: Option<String>,
     pub files: Vec<FileRecord>,
 }
 
@@ -222,7 +265,8 @@ pub enum IndexBody {
         sha256: String,
     },
     /// The same bytes as the index file at this other path of the same
-    /// render (apt's by-hash copies): stored and hashed once.
+    /// render (apt's by-hash copies), served with this file's own
+    /// `content_type`: stored and hashed once.
     Alias(String),
     /// An HTTP redirect to another path of the same repository (e.g. tar's
     /// `latest`); resolved at publish time so reads stay cheap.
@@ -244,6 +288,12 @@ pub struct ReadRequest<'a> {
 pub enum Resolution {
     /// Serve the index file or package file at this path.
     Serve(String),
+    /// Serve this path, which was chosen by the request's `Accept` header
+    /// (the response says `Vary: Accept`).
+    Negotiated(String),
+    /// No representation the client accepts (406); the message says which
+    /// media types exist.
+    NotAcceptable(String),
     /// Redirect the client to this path (relative to the repository root).
     Redirect(String),
     NotFound,

@@ -186,6 +186,7 @@ impl AptProvider {
                     content_type: "application/vnd.debian.binary-package".into(),
                     metadata: json!({ "md5": digests.md5, "sha1": digests.sha1, "sha512": digests.sha512, "contents": deb.files }),
                 }],
+                derived: Vec::new(),
             });
         }
         Ok(out)
@@ -279,6 +280,7 @@ impl AptProvider {
             variant: "source".into(),
             metadata: json!({ "dsc": parsed.paragraph, "dsc_file": dsc_file.filename }),
             files: new_files,
+            derived: Vec::new(),
         }])
     }
 }

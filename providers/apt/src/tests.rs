@@ -226,6 +226,7 @@ fn record(p: &NewPackage, files: &[UploadedFile], id: i64) -> PackageRecord {
         metadata: p.metadata.clone(),
         uploaded_at: 0,
         uploader: "t".into(),
+        yanked: None,
         files: p
             .files
             .iter()

@@ -310,6 +310,7 @@ impl Provider for TarProvider {
                     variant: String::new(),
                     metadata: json!({}),
                     files: vec![new_file],
+                    derived: Vec::new(),
                 }),
             }
         }

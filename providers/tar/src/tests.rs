@@ -206,6 +206,7 @@ fn record(name: &str, version: &str, files: &[&str]) -> PackageRecord {
         metadata: json!({}),
         uploaded_at: 1,
         uploader: "u".into(),
+        yanked: None,
         files: files
             .iter()
             .map(|f| FileRecord {

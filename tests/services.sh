@@ -5,6 +5,7 @@
 # After `start_services DIR`, these are exported:
 #   ARTIFACTD_TEST_MYSQL_URL  mysql://USER:PASS@127.0.0.1:PORT  (may create databases)
 #   ARTIFACTD_TEST_S3_URL     http://KEY:SECRET@127.0.0.1:PORT/BUCKET
+#   ARTIFACTD_TEST_PYTOOLS    a virtualenv with twine and uv
 # `stop_services` ends both.
 
 S3S_VERSION=0.14.1
@@ -38,6 +39,23 @@ ensure_s3s() {
   export PATH="$HOME/.cargo/bin:$PATH"
 }
 
+# The Python clients the pypi tests drive (pip comes with each venv). Pinned,
+# installed once per machine into a cached virtualenv.
+PYTOOLS_PINS="twine==7.0.0 uv==0.13.8"
+
+ensure_python_tools() {
+  local dir="${ARTIFACTD_PYTOOLS_DIR:-$HOME/.cache/artifactd-tests/pytools}"
+  if [ "$(cat "$dir/.pins" 2>/dev/null)" != "$PYTOOLS_PINS" ]; then
+    echo "== installing $PYTOOLS_PINS into $dir"
+    rm -rf "$dir"
+    python3 -m venv "$dir" 2>/dev/null || { ensure_packages python3-venv; python3 -m venv "$dir"; }
+    # shellcheck disable=SC2086
+    "$dir/bin/pip" install --quiet --disable-pip-version-check $PYTOOLS_PINS
+    echo "$PYTOOLS_PINS" >"$dir/.pins"
+  fi
+  export ARTIFACTD_TEST_PYTOOLS="$dir"
+}
+
 wait_for_port() { # PORT SECONDS NAME
   local i
   for i in $(seq 1 $(($2 * 10))); do
@@ -57,6 +75,7 @@ start_services() { # DIR
   chmod o+x "$(dirname "$dir")"
   ensure_packages mariadb-server mariadb-client
   ensure_s3s
+  ensure_python_tools
 
   # MariaDB in a private datadir; --user=mysql because we may be root.
   local db_port; db_port=$(free_port)

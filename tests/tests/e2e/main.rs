@@ -4,6 +4,7 @@
 mod apt;
 mod bad_input;
 mod multi_instance;
+mod pypi;
 mod roundtrip;
 mod rpcli;
 mod storage;

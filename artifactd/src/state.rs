@@ -29,6 +29,10 @@ pub enum ManifestEntry {
         /// The body holds `@BASE_URL@` placeholders to fill in when serving.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         template: bool,
+        /// When not empty, the body is these index objects in order, and
+        /// `sha256` only identifies the whole (it is the ETag, not a key).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        parts: Vec<String>,
     },
     Redirect {
         redirect: String,
@@ -41,6 +45,9 @@ pub type Manifest = std::collections::BTreeMap<String, ManifestEntry>;
 #[derive(Debug)]
 pub struct IndexSetView {
     pub generation: i64,
+    /// When a newer set replaced this one (ms since the epoch); it answers
+    /// for the grace period after that.
+    pub superseded_at: Option<i64>,
     pub entries: HashMap<String, IndexEntry>,
 }
 
@@ -51,8 +58,11 @@ pub enum IndexEntry {
         size: u64,
         content_type: String,
         template: bool,
-        /// The bytes, once read (small files only).
+        parts: Vec<String>,
+        /// The bytes, once read (small files and composite ones).
         cached: OnceLock<Bytes>,
+        /// Their gzip encoding, made on the first request that accepts it.
+        gzip: OnceLock<Bytes>,
     },
     Redirect(String),
 }
@@ -71,12 +81,15 @@ impl IndexSetView {
                         size,
                         content_type,
                         template,
+                        parts,
                     } => IndexEntry::File {
                         sha256,
                         size,
                         content_type,
                         template,
+                        parts,
                         cached: OnceLock::new(),
+                        gzip: OnceLock::new(),
                     },
                     ManifestEntry::Redirect { redirect } => IndexEntry::Redirect(redirect),
                 };
@@ -85,18 +98,20 @@ impl IndexSetView {
             .collect();
         IndexSetView {
             generation,
+            superseded_at: None,
             entries,
         }
     }
 
-    /// The same set without cached bytes (for superseded sets: they are
-    /// read rarely, and their bytes would pile up over the grace period).
-    fn without_cache(self: &Arc<Self>) -> Arc<Self> {
+    /// The same set, superseded at `at` (unless it already was), without
+    /// cached bytes: superseded sets are read rarely, and their bytes would
+    /// pile up over the grace period.
+    fn superseded(self: &Arc<Self>, at: i64) -> Arc<Self> {
         let cached = self
             .entries
             .values()
             .any(|e| matches!(e, IndexEntry::File { cached, .. } if cached.get().is_some()));
-        if !cached {
+        if !cached && self.superseded_at.is_some() {
             return self.clone();
         }
         let entries = self
@@ -109,13 +124,16 @@ impl IndexSetView {
                         size,
                         content_type,
                         template,
+                        parts,
                         ..
                     } => IndexEntry::File {
                         sha256: sha256.clone(),
                         size: *size,
                         content_type: content_type.clone(),
                         template: *template,
+                        parts: parts.clone(),
                         cached: OnceLock::new(),
+                        gzip: OnceLock::new(),
                     },
                     IndexEntry::Redirect(t) => IndexEntry::Redirect(t.clone()),
                 };
@@ -124,6 +142,7 @@ impl IndexSetView {
             .collect();
         Arc::new(IndexSetView {
             generation: self.generation,
+            superseded_at: self.superseded_at.or(Some(at)),
             entries,
         })
     }
@@ -133,7 +152,16 @@ impl IndexSetView {
             tracing::error!(set = row.id, error = %e, "unreadable index manifest");
             Manifest::new()
         });
-        Self::from_manifest(row.generation, manifest)
+        IndexSetView {
+            superseded_at: row.superseded_at,
+            ..Self::from_manifest(row.generation, manifest)
+        }
+    }
+
+    /// Whether the set still answers: current, or superseded within `grace`.
+    fn live(&self, now: i64, grace: Duration) -> bool {
+        self.superseded_at
+            .is_none_or(|t| now - t < grace.as_millis() as i64)
     }
 }
 
@@ -232,7 +260,11 @@ impl RepoState {
     /// package files.
     pub fn lookup(&self, path: &str, grace: Duration) -> Lookup {
         let view = self.serve.read().expect("lock");
+        let now = crate::db::now_ms();
         for set in &view.sets {
+            if !set.live(now, grace) {
+                break;
+            }
             match set.entries.get(path) {
                 Some(IndexEntry::Redirect(target)) => return Lookup::Redirect(target.clone()),
                 Some(IndexEntry::File { .. }) => {
@@ -305,8 +337,9 @@ impl RepoState {
 
     /// Replaces the served index sets with `sets` (newest first).
     fn set_published(&self, generation: i64, published_seq: i64, mut sets: Vec<Arc<IndexSetView>>) {
+        let now = crate::db::now_ms();
         for old in sets.iter_mut().skip(1) {
-            *old = old.without_cache();
+            *old = old.superseded(now);
         }
         let mut view = self.serve.write().expect("lock");
         view.generation = generation;
@@ -317,18 +350,19 @@ impl RepoState {
 
     /// Installs a set this instance just published, keeping older ones that
     /// are still within the grace period.
-    pub fn install_published(&self, set: Arc<IndexSetView>, published_seq: i64, keep: usize) {
+    pub fn install_published(&self, set: Arc<IndexSetView>, published_seq: i64, grace: Duration) {
         let mut view = self.serve.write().expect("lock");
         if set.generation <= view.generation {
             return;
         }
+        let now = crate::db::now_ms();
         view.generation = set.generation;
         view.published_seq = published_seq;
         if let Some(previous) = view.sets.first_mut() {
-            *previous = previous.without_cache();
+            *previous = previous.superseded(now);
         }
         view.sets.insert(0, set);
-        view.sets.truncate(keep.max(1));
+        view.sets.retain(|s| s.live(now, grace));
         view.checked_at = Some(Instant::now());
     }
 
@@ -468,6 +502,7 @@ mod tests {
             size: 1,
             content_type: "text/plain".into(),
             template: false,
+            parts: Vec::new(),
         }
     }
 
@@ -500,9 +535,9 @@ mod tests {
                 },
             ),
         ]);
-        s.install_published(Arc::new(IndexSetView::from_manifest(1, old)), 1, 2);
-        s.install_published(Arc::new(IndexSetView::from_manifest(2, new)), 2, 2);
         let grace = Duration::from_secs(60);
+        s.install_published(Arc::new(IndexSetView::from_manifest(1, old)), 1, grace);
+        s.install_published(Arc::new(IndexSetView::from_manifest(2, new)), 2, grace);
         let sha_of = |path: &str| match s.lookup(path, grace) {
             Lookup::Index { set, path } => match &set.entries[&path] {
                 IndexEntry::File { sha256, .. } => sha256.clone(),
@@ -518,17 +553,19 @@ mod tests {
         );
         assert!(matches!(s.lookup("c", grace), Lookup::Redirect(t) if t == "a"));
         assert!(matches!(s.lookup("zzz", grace), Lookup::Missing));
-        // Only `keep` sets are kept, and an older generation never replaces a newer one.
+        // An older generation never replaces a newer one, and sets older
+        // than the grace period stop answering.
         s.install_published(
             Arc::new(IndexSetView::from_manifest(1, Manifest::new())),
             1,
-            2,
+            grace,
         );
         assert_eq!(s.generation(), 2);
+        assert!(matches!(s.lookup("b", Duration::ZERO), Lookup::Missing));
         s.install_published(
             Arc::new(IndexSetView::from_manifest(3, Manifest::new())),
             3,
-            1,
+            Duration::ZERO,
         );
         assert!(matches!(s.lookup("b", grace), Lookup::Missing));
     }
@@ -544,11 +581,12 @@ mod tests {
             unreachable!()
         };
         cached.set(Bytes::from_static(b"x")).unwrap();
-        s.install_published(set, 1, 2);
+        let grace = Duration::from_secs(60);
+        s.install_published(set, 1, grace);
         s.install_published(
             Arc::new(IndexSetView::from_manifest(2, Manifest::new())),
             2,
-            2,
+            grace,
         );
         let Lookup::Index { set, path } = s.lookup("a", Duration::from_secs(60)) else {
             panic!()

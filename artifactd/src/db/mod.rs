@@ -403,6 +403,7 @@ impl Db {
                 let record = PackageRecord {
                     files: files.remove(&r.id).unwrap_or_default(),
                     id: r.id,
+                    seq: r.seq,
                     name: r.name,
                     version: r.version,
                     section: r.section,
@@ -504,11 +505,11 @@ impl Db {
             .filter(repo::Column::Id.eq(repo_id))
             .exec(&txn)
             .await?;
+        // Only the set this one replaces can be unsuperseded: a point update.
         index_set::Entity::update_many()
             .col_expr(index_set::Column::SupersededAt, Expr::value(now))
             .filter(index_set::Column::RepoId.eq(repo_id))
-            .filter(index_set::Column::Generation.lt(generation))
-            .filter(index_set::Column::SupersededAt.is_null())
+            .filter(index_set::Column::Generation.eq(from_generation))
             .exec(&txn)
             .await?;
         txn.commit().await?;

@@ -281,6 +281,8 @@ impl Publisher {
         let current = state.lookup_set_hashes();
         let mut manifest = Manifest::new();
         let mut bodies: HashMap<String, Bytes> = HashMap::new();
+        // Composite files, whole, to serve from memory at once.
+        let mut composite: HashMap<String, Bytes> = HashMap::new();
         let mut aliases: Vec<(String, String, String)> = Vec::new();
         for f in files {
             artifactd_provider_api::validate_relative_path(&f.path)
@@ -306,12 +308,45 @@ impl Publisher {
                     manifest.insert(f.path, ManifestEntry::Redirect { redirect: target });
                     continue;
                 }
+                IndexBody::Parts(parts) => {
+                    let mut id = Sha256::new();
+                    let mut size = 0u64;
+                    for p in &parts {
+                        debug_assert_eq!(p.sha256, hex::encode(Sha256::digest(&p.bytes)));
+                        id.update(p.sha256.as_bytes());
+                        size += p.bytes.len() as u64;
+                    }
+                    let hashes = parts.iter().map(|p| p.sha256.clone()).collect();
+                    let mut whole = Vec::with_capacity(size as usize);
+                    for p in &parts {
+                        whole.extend_from_slice(&p.bytes);
+                    }
+                    for p in parts {
+                        bodies
+                            .entry(p.sha256)
+                            .or_insert_with(|| Bytes::from_owner(p.bytes));
+                    }
+                    let sha256 = format!("parts-{}", hex::encode(id.finalize()));
+                    composite.insert(sha256.clone(), Bytes::from(whole));
+                    manifest.insert(
+                        f.path,
+                        ManifestEntry::File {
+                            sha256,
+                            size,
+                            content_type: f.content_type,
+                            template: false,
+                            parts: hashes,
+                        },
+                    );
+                    continue;
+                }
             };
             let entry = ManifestEntry::File {
                 sha256: sha256.clone(),
                 size: bytes.len() as u64,
                 content_type: f.content_type,
                 template,
+                parts: Vec::new(),
             };
             bodies.entry(sha256).or_insert_with(|| Bytes::from(bytes));
             manifest.insert(f.path, entry);
@@ -363,19 +398,17 @@ impl Publisher {
         };
         let view = IndexSetView::from_manifest(row.generation, manifest);
         for entry in view.entries.values() {
-            if let IndexEntry::File { sha256, cached, .. } = entry
-                && let Some(b) = bodies.get(sha256)
-                && (b.len() as u64) <= crate::state::CACHE_LIMIT
-            {
-                let _ = cached.set(b.clone());
+            if let IndexEntry::File { sha256, cached, .. } = entry {
+                if let Some(b) = composite.get(sha256) {
+                    let _ = cached.set(b.clone());
+                } else if let Some(b) = bodies.get(sha256)
+                    && (b.len() as u64) <= crate::state::CACHE_LIMIT
+                {
+                    let _ = cached.set(b.clone());
+                }
             }
         }
-        let keep = self
-            .db
-            .live_generations(repo_id, self.repos.grace())
-            .await?
-            .len();
-        state.install_published(Arc::new(view), upto, keep);
+        state.install_published(Arc::new(view), upto, self.repos.grace());
         Ok(Some(Published {
             seq: upto,
             generation: row.generation,
@@ -463,8 +496,9 @@ impl Publisher {
             let manifest: Manifest = serde_json::from_str(&set.manifest)
                 .map_err(|e| Error::Internal(format!("unreadable manifest {}: {e}", set.id)))?;
             for entry in manifest.into_values() {
-                if let ManifestEntry::File { sha256, .. } = entry {
+                if let ManifestEntry::File { sha256, parts, .. } = entry {
                     referenced.insert(sha256);
+                    referenced.extend(parts);
                 }
             }
         }
@@ -533,9 +567,11 @@ impl RepoState {
             .map(|set| {
                 set.entries
                     .values()
-                    .filter_map(|e| match e {
-                        IndexEntry::File { sha256, .. } => Some(sha256.clone()),
-                        IndexEntry::Redirect(_) => None,
+                    .flat_map(|e| match e {
+                        IndexEntry::File { sha256, parts, .. } => {
+                            std::iter::once(sha256).chain(parts).cloned().collect()
+                        }
+                        IndexEntry::Redirect(_) => Vec::new(),
                     })
                     .collect()
             })

@@ -18,7 +18,7 @@ impl Registry {
             providers: BTreeMap::new(),
         };
         r.register(artifactd_provider_apt::AptProvider::default());
-        r.register(artifactd_provider_pypi::PypiProvider);
+        r.register(artifactd_provider_pypi::PypiProvider::default());
         r.register(artifactd_provider_tar::TarProvider::default());
         r
     }

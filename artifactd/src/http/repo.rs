@@ -63,7 +63,7 @@ pub async fn get(
     let mut resp = serve(&app, &req, &state, &provider_name, &repo_name, &target).await?;
     if negotiated {
         resp.headers_mut()
-            .insert(header::VARY, header::HeaderValue::from_static("Accept"));
+            .append(header::VARY, header::HeaderValue::from_static("Accept"));
     }
     Ok(resp)
 }
@@ -87,7 +87,9 @@ async fn serve(
                 size,
                 content_type,
                 template,
+                parts,
                 cached,
+                gzip,
             }) = set.entries.get(&path)
             else {
                 return Err(not_found(provider_name, repo_name, &path));
@@ -102,15 +104,21 @@ async fn serve(
                 content_type,
                 cache: "no-cache",
             };
-            if *size > CACHE_LIMIT && !*template {
+            let composite = !parts.is_empty();
+            if *size > CACHE_LIMIT && !*template && !composite {
                 return respond_stream(app, req, &meta, &key).await;
             }
+            let current = set.generation == state.generation();
             let bytes = match cached.get() {
                 Some(b) => b.clone(),
                 None => {
-                    let b = read_all(app.storage.as_ref(), &key).await?;
+                    let b = if composite {
+                        read_parts(app, state.info.id, parts).await?
+                    } else {
+                        read_all(app.storage.as_ref(), &key).await?
+                    };
                     // Only the current set keeps bytes in memory.
-                    if set.generation == state.generation() {
+                    if current {
                         let _ = cached.set(b.clone());
                     }
                     b
@@ -126,7 +134,40 @@ async fn serve(
                 };
                 return Ok(respond_bytes(req, &meta, Bytes::from(filled)));
             }
-            Ok(respond_bytes(req, &meta, bytes))
+            if !compressible(content_type, bytes.len()) {
+                return Ok(respond_bytes(req, &meta, bytes));
+            }
+            let vary = header::HeaderValue::from_static("Accept-Encoding");
+            if current && accepts_gzip(req) && !req.headers().contains_key(header::RANGE) {
+                let gz = match gzip.get() {
+                    Some(g) => g.clone(),
+                    None => {
+                        let plain = bytes.clone();
+                        let g = web::block(move || gzip_bytes(&plain))
+                            .await
+                            .map_err(|e| Error::Internal(format!("compressing: {e}")))?;
+                        let _ = gzip.set(g.clone());
+                        g
+                    }
+                };
+                let etag = format!("{sha256}.gz");
+                let gz_meta = Meta {
+                    sha256: &etag,
+                    size: gz.len() as u64,
+                    ..meta
+                };
+                let mut resp = respond_bytes(req, &gz_meta, gz);
+                let headers = resp.headers_mut();
+                headers.insert(
+                    header::CONTENT_ENCODING,
+                    header::HeaderValue::from_static("gzip"),
+                );
+                headers.append(header::VARY, vary);
+                return Ok(resp);
+            }
+            let mut resp = respond_bytes(req, &meta, bytes);
+            resp.headers_mut().append(header::VARY, vary);
+            Ok(resp)
         }
         Lookup::File(f) => {
             let meta = Meta {
@@ -138,6 +179,56 @@ async fn serve(
             respond_stream(app, req, &meta, &StorageKey::blob(&f.sha256)).await
         }
     }
+}
+
+/// Reads a composite index file from its parts.
+async fn read_parts(app: &App, repo_id: i64, parts: &[String]) -> Result<Bytes> {
+    let mut whole = Vec::new();
+    for sha256 in parts {
+        let key = StorageKey::Index {
+            repo_id,
+            sha256: sha256.clone(),
+        };
+        whole.extend_from_slice(&read_all(app.storage.as_ref(), &key).await?);
+    }
+    Ok(Bytes::from(whole))
+}
+
+/// Text worth compressing: pages, JSON, XML above a kilobyte.
+fn compressible(content_type: &str, len: usize) -> bool {
+    let ct = content_type.split(';').next().unwrap_or_default().trim();
+    len >= 1024
+        && (ct.starts_with("text/")
+            || ct.ends_with("json")
+            || ct.ends_with("+html")
+            || ct.ends_with("xml"))
+}
+
+/// Whether `Accept-Encoding` allows gzip (a `q=0` refuses it).
+fn accepts_gzip(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut it = item.split(';');
+            let coding = it.next().unwrap_or_default().trim();
+            let q = it
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && q > 0.0
+        })
+}
+
+fn gzip_bytes(plain: &[u8]) -> Bytes {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(plain.len() / 4),
+        flate2::Compression::default(),
+    );
+    enc.write_all(plain).expect("writing to memory");
+    Bytes::from(enc.finish().expect("writing to memory"))
 }
 
 fn redirect(provider: &str, repo: &str, target: &str) -> HttpResponse {

@@ -201,6 +201,11 @@ pub struct RepoInfo {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PackageRecord {
     pub id: i64,
+    /// Changes whenever the package or its files change (the repository's
+    /// change counter at that moment): `(id, seq)` identifies a package's
+    /// content, for providers that cache rendered pieces.
+    #[serde(default)]
+    pub seq: i64,
     pub name: String,
     pub version: String,
     pub section: String,
@@ -271,6 +276,28 @@ pub enum IndexBody {
     /// An HTTP redirect to another path of the same repository (e.g. tar's
     /// `latest`); resolved at publish time so reads stay cheap.
     Redirect(String),
+    /// Bytes made of parts the server stores separately, so a large file
+    /// that changed in one place costs the write of that part only. A
+    /// provider keeps its parts between renders; each is hashed once.
+    Parts(Vec<Part>),
+}
+
+/// A piece of an [`IndexBody::Parts`] body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    /// Lowercase hex SHA-256 of `bytes`.
+    pub sha256: String,
+    pub bytes: std::sync::Arc<[u8]>,
+}
+
+impl Part {
+    pub fn new(bytes: Vec<u8>) -> Part {
+        use sha2::Digest;
+        Part {
+            sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+            bytes: bytes.into(),
+        }
+    }
 }
 
 /// The placeholder an [`IndexBody::Template`] uses for the server's base URL

@@ -227,6 +227,7 @@ fn record(p: &NewPackage, files: &[UploadedFile], id: i64) -> PackageRecord {
         uploaded_at: 0,
         uploader: "t".into(),
         yanked: None,
+        seq: 1,
         files: p
             .files
             .iter()
@@ -286,6 +287,9 @@ fn renders_signed_indices_with_all_in_every_arch() {
                 | IndexBody::Hashed { bytes: b, .. } => return b.clone(),
                 IndexBody::Alias(target) => path = target.clone(),
                 IndexBody::Redirect(r) => return r.clone().into_bytes(),
+                IndexBody::Parts(parts) => {
+                    return parts.iter().flat_map(|p| p.bytes.iter().copied()).collect();
+                }
             }
         }
     };

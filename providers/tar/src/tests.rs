@@ -207,6 +207,7 @@ fn record(name: &str, version: &str, files: &[&str]) -> PackageRecord {
         uploaded_at: 1,
         uploader: "u".into(),
         yanked: None,
+        seq: 1,
         files: files
             .iter()
             .map(|f| FileRecord {

@@ -11,16 +11,19 @@
 //! repository root for `pip -i <repo>/`), in HTML or JSON chosen by the
 //! `Accept` header (PEP 691).
 
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use artifactd_provider_api::{
-    DerivedFile, Field, IndexBody, IndexFile, NewFile, NewPackage, PackageRecord, Provider,
+    DerivedFile, Field, IndexBody, IndexFile, NewFile, NewPackage, PackageRecord, Part, Provider,
     ProviderError, ReadRequest, RenderInput, RepoInfo, Resolution, Snippet, UploadContext,
     UploadedFile,
 };
 use pep440_rs::Version;
 use serde_json::{Value, json};
 
+mod chunks;
 pub mod dist;
 pub mod metadata;
 pub mod names;
@@ -31,7 +34,40 @@ use render::Repr;
 
 /// The pypi provider.
 #[derive(Debug, Default)]
-pub struct PypiProvider;
+pub struct PypiProvider {
+    /// Per repository: the pages of its last render.
+    cache: Mutex<HashMap<i64, Arc<RepoCache>>>,
+}
+
+/// What one render leaves for the next, so unchanged projects cost a hash
+/// of their packages' `(id, seq)` and changed ones re-render changed parts.
+#[derive(Debug, Default)]
+struct RepoCache {
+    projects: HashMap<String, Arc<ProjectPages>>,
+    root: chunks::PartCache,
+}
+
+#[derive(Debug)]
+struct ProjectPages {
+    /// SHA-256 over the sorted `(id, seq)` of the project's packages.
+    fingerprint: [u8; 32],
+    display: String,
+    html: Vec<Part>,
+    json: Vec<Part>,
+    parts: chunks::PartCache,
+}
+
+fn fingerprint(pkgs: &[&PackageRecord]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut ids: Vec<(i64, i64)> = pkgs.iter().map(|p| (p.id, p.seq)).collect();
+    ids.sort_unstable();
+    let mut h = sha2::Sha256::new();
+    for (id, seq) in ids {
+        h.update(id.to_le_bytes());
+        h.update(seq.to_le_bytes());
+    }
+    h.finalize().into()
+}
 
 fn invalid(code: &'static str, message: impl Into<String>) -> ProviderError {
     ProviderError::invalid(code, message)
@@ -173,30 +209,70 @@ impl Provider for PypiProvider {
     }
 
     fn render(&self, input: &RenderInput<'_>) -> Result<Vec<IndexFile>, ProviderError> {
-        let projects = render::projects(input.packages);
-        let mut files = Vec::with_capacity(projects.len() * 3 + 3);
-        let mut listing: Vec<(&str, &str)> = Vec::with_capacity(projects.len());
-        for (name, project) in &projects {
-            let display = project
-                .dists
-                .first()
-                .and_then(|d| d.package.metadata.get("display_name"))
-                .and_then(Value::as_str)
-                .unwrap_or(name);
-            listing.push((name, display));
-            pages(
+        let previous = self
+            .cache
+            .lock()
+            .expect("lock")
+            .get(&input.repo.id)
+            .cloned()
+            .unwrap_or_default();
+        let mut by_name: BTreeMap<&str, Vec<&PackageRecord>> = BTreeMap::new();
+        for p in input.packages {
+            by_name.entry(p.name.as_str()).or_default().push(p);
+        }
+        let mut next = RepoCache::default();
+        let mut files = Vec::with_capacity(by_name.len() * 3 + 3);
+        for (name, pkgs) in by_name {
+            let fp = fingerprint(&pkgs);
+            let pages = match previous.projects.get(name) {
+                Some(p) if p.fingerprint == fp => p.clone(),
+                old => {
+                    let empty = chunks::PartCache::default();
+                    let mut asm = chunks::Assembler::new(old.map_or(&empty, |o| &o.parts));
+                    let project = render::project(name, pkgs);
+                    let display = project
+                        .dists
+                        .first()
+                        .and_then(|d| d.package.metadata.get("display_name"))
+                        .and_then(Value::as_str)
+                        .unwrap_or(name)
+                        .to_owned();
+                    let html = asm.page(&render::project_html(&project));
+                    let json = asm.page(&render::project_json(&project));
+                    Arc::new(ProjectPages {
+                        fingerprint: fp,
+                        display,
+                        html,
+                        json,
+                        parts: asm.finish(),
+                    })
+                }
+            };
+            pages_of(
                 &mut files,
                 Some(name),
-                render::project_html(project).into_bytes(),
-                render::project_json(project),
+                pages.html.clone(),
+                pages.json.clone(),
             );
+            next.projects.insert(name.to_owned(), pages);
         }
-        pages(
-            &mut files,
-            None,
-            render::root_html(&listing).into_bytes(),
-            render::root_json(&listing),
-        );
+        let listing: Vec<(&str, &str)> = next
+            .projects
+            .iter()
+            .map(|(n, p)| (n.as_str(), p.display.as_str()))
+            .collect::<BTreeMap<_, _>>()
+            .into_iter()
+            .collect();
+        let mut asm = chunks::Assembler::new(&previous.root);
+        let html = asm.page(&render::root_html(&listing));
+        let json = asm.page(&render::root_json(&listing));
+        let root = asm.finish();
+        pages_of(&mut files, None, html, json);
+        next.root = root;
+        self.cache
+            .lock()
+            .expect("lock")
+            .insert(input.repo.id, Arc::new(next));
         Ok(files)
     }
 
@@ -294,7 +370,7 @@ impl Provider for PypiProvider {
 
 /// The three representations of one page; the PEP 691 HTML type is the
 /// same bytes as `text/html`.
-fn pages(files: &mut Vec<IndexFile>, project: Option<&str>, html: Vec<u8>, json: Vec<u8>) {
+fn pages_of(files: &mut Vec<IndexFile>, project: Option<&str>, html: Vec<Part>, json: Vec<Part>) {
     let html_path = render::page_path(project, Repr::Html);
     files.push(IndexFile {
         path: render::page_path(project, Repr::V1Html),
@@ -304,12 +380,12 @@ fn pages(files: &mut Vec<IndexFile>, project: Option<&str>, html: Vec<u8>, json:
     files.push(IndexFile {
         path: html_path,
         content_type: render::HTML.into(),
-        body: IndexBody::Bytes(html),
+        body: IndexBody::Parts(html),
     });
     files.push(IndexFile {
         path: render::page_path(project, Repr::V1Json),
         content_type: render::V1_JSON.into(),
-        body: IndexBody::Bytes(json),
+        body: IndexBody::Parts(json),
     });
 }
 

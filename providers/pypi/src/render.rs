@@ -6,13 +6,13 @@
 //! the page's own path, so the same bytes answer at `simple/P/` and at the
 //! compatibility path `P/`.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::hash::{DefaultHasher, Hasher};
 
 use artifactd_provider_api::time::Utc;
 use artifactd_provider_api::{FileRecord, PackageRecord};
 use pep440_rs::Version;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// PEP 691/700 API version these pages follow.
 pub const API_VERSION: &str = "1.1";
@@ -72,6 +72,20 @@ impl Dist<'_> {
             .and_then(Value::as_str)
     }
 
+    /// What the rendered forms depend on: the package's content changes
+    /// its `seq`, so `(id, seq, filename)` pins them down.
+    fn identity(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.package.id.to_le_bytes());
+        out.extend_from_slice(&self.package.seq.to_le_bytes());
+        out.extend_from_slice(self.file.filename.as_bytes());
+    }
+
+    /// Stable across changes to the package, for choosing part boundaries.
+    fn boundary(&self, h: &mut impl Hasher) {
+        h.write_i64(self.package.id);
+        h.write(self.file.filename.as_bytes());
+    }
+
     fn html(&self, out: &mut String) {
         let f = self.file;
         let _ = write!(
@@ -95,29 +109,37 @@ impl Dist<'_> {
         let _ = writeln!(out, ">{}</a><br>", escape(&f.filename));
     }
 
-    fn json(&self) -> Value {
+    fn json(&self, out: &mut String) {
         let f = self.file;
-        let mut o = json!({
-            "filename": f.filename,
-            "url": f.filename,
-            "hashes": { "sha256": f.sha256 },
-            "size": f.size,
-            "upload-time": Utc::from_millis(f.uploaded_at).rfc3339(),
-            "yanked": match self.package.yanked.as_deref() {
-                None => Value::Bool(false),
-                Some("") => Value::Bool(true),
-                Some(reason) => Value::String(reason.to_owned()),
-            },
-        });
+        let _ = write!(
+            out,
+            "{{\"filename\":{},\"url\":{},\"hashes\":{{\"sha256\":\"{}\"}},\"size\":{},\"upload-time\":\"{}\",\"yanked\":",
+            json_str(&f.filename),
+            json_str(&f.filename),
+            f.sha256,
+            f.size,
+            Utc::from_millis(f.uploaded_at).rfc3339()
+        );
+        match self.package.yanked.as_deref() {
+            None => out.push_str("false"),
+            Some("") => out.push_str("true"),
+            Some(reason) => out.push_str(&json_str(reason)),
+        }
         if let Some(rp) = self.requires_python() {
-            o["requires-python"] = json!(rp);
+            let _ = write!(out, ",\"requires-python\":{}", json_str(rp));
         }
         if let Some(sha) = self.metadata_sha256 {
-            o["core-metadata"] = json!({ "sha256": sha });
-            o["dist-info-metadata"] = json!({ "sha256": sha });
+            let _ = write!(
+                out,
+                ",\"core-metadata\":{{\"sha256\":\"{sha}\"}},\"dist-info-metadata\":{{\"sha256\":\"{sha}\"}}"
+            );
         }
-        o
+        out.push('}');
     }
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialise")
 }
 
 /// A project's distribution files in upload order, and its versions.
@@ -127,99 +149,189 @@ pub struct Project<'a> {
     pub versions: Vec<&'a str>,
 }
 
-/// Groups packages by project (their names are already normalised).
-pub fn projects(packages: &[PackageRecord]) -> BTreeMap<&str, Project<'_>> {
-    let mut by_name: BTreeMap<&str, Vec<&PackageRecord>> = BTreeMap::new();
-    for p in packages {
-        by_name.entry(p.name.as_str()).or_default().push(p);
+/// A project from its packages (all of one normalised name).
+pub fn project<'a>(name: &'a str, mut pkgs: Vec<&'a PackageRecord>) -> Project<'a> {
+    pkgs.sort_by_key(|p| p.id);
+    let mut dists = Vec::new();
+    for p in &pkgs {
+        for f in &p.files {
+            if f.metadata.get("kind").and_then(Value::as_str) == Some("core-metadata") {
+                continue;
+            }
+            let metadata_sha256 = p
+                .files
+                .iter()
+                .find(|m| {
+                    m.path.len() == f.path.len() + ".metadata".len()
+                        && m.path.starts_with(&f.path)
+                        && m.path.ends_with(".metadata")
+                })
+                .map(|m| m.sha256.as_str());
+            dists.push(Dist {
+                file: f,
+                package: p,
+                metadata_sha256,
+            });
+        }
     }
-    by_name
-        .into_iter()
-        .map(|(name, mut pkgs)| {
-            pkgs.sort_by_key(|p| p.id);
-            let mut dists = Vec::new();
-            for p in &pkgs {
-                for f in &p.files {
-                    if f.metadata.get("kind").and_then(Value::as_str) == Some("core-metadata") {
-                        continue;
-                    }
-                    let metadata_sha256 = p
-                        .files
-                        .iter()
-                        .find(|m| {
-                            m.path.len() == f.path.len() + ".metadata".len()
-                                && m.path.starts_with(&f.path)
-                                && m.path.ends_with(".metadata")
-                        })
-                        .map(|m| m.sha256.as_str());
-                    dists.push(Dist {
-                        file: f,
-                        package: p,
-                        metadata_sha256,
-                    });
+    let mut versions: Vec<(Option<Version>, &str)> = pkgs
+        .iter()
+        .map(|p| (p.version.parse::<Version>().ok(), p.version.as_str()))
+        .collect();
+    versions.sort();
+    versions.dedup_by(|a, b| a.1 == b.1);
+    Project {
+        name,
+        dists,
+        versions: versions.into_iter().map(|(_, v)| v).collect(),
+    }
+}
+
+/// One piece of a page. Pages are lists of segments so that [`crate::chunks`]
+/// can cut them into parts by content and re-render only changed parts.
+pub enum Seg<'a> {
+    Text(String),
+    HtmlFile(&'a Dist<'a>),
+    /// The flag: first in its list (no leading comma).
+    JsonFile(&'a Dist<'a>, bool),
+    JsonVersion(&'a str, bool),
+    /// Normalised name, display name.
+    HtmlProject(&'a str, &'a str),
+    JsonProject(&'a str, bool),
+}
+
+impl Seg<'_> {
+    /// Bytes that determine the rendering: equal identities, equal output.
+    pub fn identity(&self, out: &mut Vec<u8>) {
+        let (tag, first) = match self {
+            Seg::Text(_) => (0u8, false),
+            Seg::HtmlFile(_) => (1, false),
+            Seg::JsonFile(_, f) => (2, *f),
+            Seg::JsonVersion(_, f) => (3, *f),
+            Seg::HtmlProject(..) => (4, false),
+            Seg::JsonProject(_, f) => (5, *f),
+        };
+        out.push(tag);
+        out.push(u8::from(first));
+        match self {
+            Seg::Text(t) => out.extend_from_slice(t.as_bytes()),
+            Seg::HtmlFile(d) | Seg::JsonFile(d, _) => d.identity(out),
+            Seg::JsonVersion(v, _) | Seg::JsonProject(v, _) => out.extend_from_slice(v.as_bytes()),
+            Seg::HtmlProject(n, d) => {
+                out.extend_from_slice(n.as_bytes());
+                out.push(0);
+                out.extend_from_slice(d.as_bytes());
+            }
+        }
+    }
+
+    /// A hash that stays put when the segment's content changes in place
+    /// (a yank), so part boundaries do not move.
+    pub fn boundary(&self) -> u64 {
+        let mut h = DefaultHasher::new();
+        match self {
+            Seg::Text(t) => h.write(t.as_bytes()),
+            Seg::HtmlFile(d) | Seg::JsonFile(d, _) => d.boundary(&mut h),
+            Seg::JsonVersion(v, _) | Seg::JsonProject(v, _) | Seg::HtmlProject(v, _) => {
+                h.write(v.as_bytes())
+            }
+        }
+        h.finish()
+    }
+
+    pub fn render(&self, out: &mut String) {
+        let comma = |out: &mut String, first: bool| {
+            if !first {
+                out.push(',');
+            }
+        };
+        match self {
+            Seg::Text(t) => out.push_str(t),
+            Seg::HtmlFile(d) => d.html(out),
+            Seg::JsonFile(d, first) => {
+                comma(out, *first);
+                d.json(out);
+            }
+            Seg::JsonVersion(v, first) | Seg::JsonProject(v, first) => {
+                comma(out, *first);
+                if matches!(self, Seg::JsonProject(..)) {
+                    let _ = write!(out, "{{\"name\":{}}}", json_str(v));
+                } else {
+                    out.push_str(&json_str(v));
                 }
             }
-            let mut versions: Vec<(Option<Version>, &str)> = pkgs
-                .iter()
-                .map(|p| (p.version.parse::<Version>().ok(), p.version.as_str()))
-                .collect();
-            versions.sort();
-            versions.dedup_by(|a, b| a.1 == b.1);
-            let project = Project {
-                name,
-                dists,
-                versions: versions.into_iter().map(|(_, v)| v).collect(),
-            };
-            (name, project)
-        })
-        .collect()
-}
-
-pub fn project_html(p: &Project<'_>) -> String {
-    let name = escape(p.name);
-    let mut out = String::with_capacity(256 + p.dists.len() * 320);
-    let _ = write!(
-        out,
-        "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"{API_VERSION}\">\n    <title>Links for {name}</title>\n  </head>\n  <body>\n    <h1>Links for {name}</h1>\n"
-    );
-    for d in &p.dists {
-        d.html(&mut out);
+            Seg::HtmlProject(n, d) => {
+                let _ = writeln!(out, "    <a href=\"{}/\">{}</a><br>", escape(n), escape(d));
+            }
+        }
     }
-    out.push_str("  </body>\n</html>\n");
-    out
 }
 
-pub fn project_json(p: &Project<'_>) -> Vec<u8> {
-    let v = json!({
-        "meta": { "api-version": API_VERSION },
-        "name": p.name,
-        "versions": p.versions,
-        "files": p.dists.iter().map(Dist::json).collect::<Vec<_>>(),
-    });
-    serde_json::to_vec(&v).expect("JSON values serialise")
-}
-
-/// The root page: every project, linked relative to the page.
-pub fn root_html(projects: &[(&str, &str)]) -> String {
+fn html_head(title: &str, h1: bool) -> String {
+    let title = escape(title);
     let mut out = format!(
-        "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"{API_VERSION}\">\n    <title>Simple index</title>\n  </head>\n  <body>\n"
+        "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"{API_VERSION}\">\n    <title>{title}</title>\n  </head>\n  <body>\n"
     );
-    for (normalized, display) in projects {
-        let _ = writeln!(
-            out,
-            "    <a href=\"{}/\">{}</a><br>",
-            escape(normalized),
-            escape(display)
-        );
+    if h1 {
+        let _ = writeln!(out, "    <h1>{title}</h1>");
     }
-    out.push_str("  </body>\n</html>\n");
     out
 }
 
-pub fn root_json(projects: &[(&str, &str)]) -> Vec<u8> {
-    let v = json!({
-        "meta": { "api-version": API_VERSION },
-        "projects": projects.iter().map(|(_, display)| json!({ "name": display })).collect::<Vec<_>>(),
-    });
-    serde_json::to_vec(&v).expect("JSON values serialise")
+const HTML_TAIL: &str = "  </body>\n</html>\n";
+
+pub fn project_html<'a>(p: &'a Project<'a>) -> Vec<Seg<'a>> {
+    let mut segs = Vec::with_capacity(p.dists.len() + 2);
+    segs.push(Seg::Text(html_head(&format!("Links for {}", p.name), true)));
+    segs.extend(p.dists.iter().map(Seg::HtmlFile));
+    segs.push(Seg::Text(HTML_TAIL.into()));
+    segs
+}
+
+pub fn project_json<'a>(p: &'a Project<'a>) -> Vec<Seg<'a>> {
+    let mut segs = Vec::with_capacity(p.dists.len() + p.versions.len() + 3);
+    segs.push(Seg::Text(format!(
+        "{{\"meta\":{{\"api-version\":\"{API_VERSION}\"}},\"name\":{},\"versions\":[",
+        json_str(p.name)
+    )));
+    segs.extend(
+        p.versions
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Seg::JsonVersion(v, i == 0)),
+    );
+    segs.push(Seg::Text("],\"files\":[".into()));
+    segs.extend(
+        p.dists
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Seg::JsonFile(d, i == 0)),
+    );
+    segs.push(Seg::Text("]}".into()));
+    segs
+}
+
+/// The root page: every project (normalised name, display name), linked
+/// relative to the page.
+pub fn root_html<'a>(projects: &[(&'a str, &'a str)]) -> Vec<Seg<'a>> {
+    let mut segs = Vec::with_capacity(projects.len() + 2);
+    segs.push(Seg::Text(html_head("Simple index", false)));
+    segs.extend(projects.iter().map(|(n, d)| Seg::HtmlProject(n, d)));
+    segs.push(Seg::Text(HTML_TAIL.into()));
+    segs
+}
+
+pub fn root_json<'a>(projects: &[(&'a str, &'a str)]) -> Vec<Seg<'a>> {
+    let mut segs = Vec::with_capacity(projects.len() + 2);
+    segs.push(Seg::Text(format!(
+        "{{\"meta\":{{\"api-version\":\"{API_VERSION}\"}},\"projects\":["
+    )));
+    segs.extend(
+        projects
+            .iter()
+            .enumerate()
+            .map(|(i, (_, d))| Seg::JsonProject(d, i == 0)),
+    );
+    segs.push(Seg::Text("]}".into()));
+    segs
 }

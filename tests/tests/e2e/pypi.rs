@@ -388,6 +388,71 @@ async fn simple_pages_negotiation_and_redirects(backend: Backend) {
         "{root}"
     );
 
+    // Clients that accept gzip get (larger) pages compressed, with their own ETag.
+    for v in ["1.0", "1.1", "1.2", "1.3", "1.4", "1.5"] {
+        upload_wheel(
+            &server,
+            "r",
+            &Dist {
+                name: "many",
+                version: v,
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    let html = server
+        .get("/repo/pypi/r/simple/many/")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.len() > 1024);
+    let r = server
+        .http
+        .get(server.url("/repo/pypi/r/simple/many/"))
+        .header("accept-encoding", "gzip, deflate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    let vary: Vec<&str> = r
+        .headers()
+        .get_all("vary")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        vary.contains(&"Accept") && vary.contains(&"Accept-Encoding"),
+        "{vary:?}"
+    );
+    let gz_etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&r.bytes().await.unwrap()[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, html);
+    let r = server
+        .http
+        .get(server.url("/repo/pypi/r/simple/many/"))
+        .header("accept-encoding", "gzip")
+        .header("if-none-match", &gz_etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    let r = server
+        .http
+        .get(server.url("/repo/pypi/r/simple/many/"))
+        .header("accept-encoding", "gzip;q=0, identity")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("content-encoding").is_none());
+    assert_eq!(r.text().await.unwrap(), html);
+
     // PEP 691 JSON by Accept, with PEP 700 fields.
     let j = page_json(&server, "/repo/pypi/r/simple/my-pkg/").await;
     assert_eq!(j["meta"]["api-version"], "1.1");
@@ -412,7 +477,7 @@ async fn simple_pages_negotiation_and_redirects(backend: Backend) {
         .unwrap();
     assert_eq!(r.headers()["content-type"], JSON);
     let rootj: Value = r.json().await.unwrap();
-    assert_eq!(rootj["projects"].as_array().unwrap().len(), 2);
+    assert_eq!(rootj["projects"].as_array().unwrap().len(), 3);
     let r = server
         .http
         .get(server.url("/repo/pypi/r/simple/"))

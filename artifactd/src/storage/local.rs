@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
 use super::{ByteRange, ByteStream, Storage, StorageError, StorageKey};
@@ -52,10 +52,21 @@ fn io_err(key: &StorageKey) -> impl FnOnce(std::io::Error) -> StorageError + '_ 
     }
 }
 
-async fn ensure_parent(path: &Path) -> std::io::Result<()> {
+fn ensure_parent(path: &Path) -> std::io::Result<()> {
     match path.parent() {
-        Some(dir) => tokio::fs::create_dir_all(dir).await,
-        None => Ok(()),
+        Some(dir) if !dir.is_dir() => std::fs::create_dir_all(dir),
+        _ => Ok(()),
+    }
+}
+
+/// Runs file-system work on the blocking pool in one go.
+async fn blocking(
+    key: &StorageKey,
+    work: impl FnOnce() -> std::io::Result<()> + Send + 'static,
+) -> Result<(), StorageError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(r) => r.map_err(io_err(key)),
+        Err(e) => Err(StorageError::Config(format!("storage task failed: {e}"))),
     }
 }
 
@@ -68,23 +79,25 @@ impl Storage for LocalStorage {
         _content_type: &str,
     ) -> Result<(), StorageError> {
         let dest = self.file(key);
-        let err = io_err(key);
-        let io = async {
-            ensure_parent(&dest).await?;
-            tokio::fs::File::open(src).await?.sync_all().await?;
-            if let Err(e) = tokio::fs::rename(src, &dest).await {
+        let src = src.to_owned();
+        // One blocking task for the whole sequence: each tokio::fs call
+        // would be a round trip to the blocking pool.
+        blocking(key, move || {
+            ensure_parent(&dest)?;
+            std::fs::File::open(&src)?.sync_all()?;
+            if let Err(e) = std::fs::rename(&src, &dest) {
                 // Another filesystem: copy beside the destination, then rename.
                 if e.kind() != ErrorKind::CrossesDevices {
                     return Err(e);
                 }
                 let tmp = Self::tmp_name(&dest);
-                tokio::fs::copy(src, &tmp).await?;
-                tokio::fs::File::open(&tmp).await?.sync_all().await?;
-                tokio::fs::rename(&tmp, &dest).await?;
+                std::fs::copy(&src, &tmp)?;
+                std::fs::File::open(&tmp)?.sync_all()?;
+                std::fs::rename(&tmp, &dest)?;
             }
             Ok(())
-        };
-        io.await.map_err(err)
+        })
+        .await
     }
 
     async fn put_bytes(
@@ -94,16 +107,16 @@ impl Storage for LocalStorage {
         _content_type: &str,
     ) -> Result<(), StorageError> {
         let dest = self.file(key);
-        let io = async {
-            ensure_parent(&dest).await?;
+        blocking(key, move || {
+            ensure_parent(&dest)?;
             let tmp = Self::tmp_name(&dest);
-            let mut f = tokio::fs::File::create(&tmp).await?;
-            f.write_all(&bytes).await?;
-            f.sync_all().await?;
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, &bytes)?;
+            f.sync_all()?;
             drop(f);
-            tokio::fs::rename(&tmp, &dest).await
-        };
-        io.await.map_err(io_err(key))
+            std::fs::rename(&tmp, &dest)
+        })
+        .await
     }
 
     async fn get(

@@ -234,21 +234,26 @@ impl App {
         };
         let state = self.repos.insert(&repo_row);
 
-        // Blobs are content-addressed: store each distinct one unless present.
-        for (i, f) in files.iter().enumerate() {
+        // Blobs are content-addressed: store each distinct one unless present,
+        // all at once.
+        let puts = files.iter().enumerate().filter_map(|(i, f)| {
             if files[..i].iter().any(|o| o.sha256 == f.sha256) {
-                continue;
+                return None;
             }
-            let key = StorageKey::blob(&f.sha256);
-            if self.storage.head(&key).await? != Some(f.size) {
-                let ct = packages
-                    .iter()
-                    .flat_map(|p| &p.files)
-                    .find(|nf| nf.upload == i)
-                    .map_or("application/octet-stream", |nf| nf.content_type.as_str());
-                self.storage.put_file(&key, &f.path, ct).await?;
-            }
-        }
+            let ct = packages
+                .iter()
+                .flat_map(|p| &p.files)
+                .find(|nf| nf.upload == i)
+                .map_or("application/octet-stream", |nf| nf.content_type.as_str());
+            Some(async move {
+                let key = StorageKey::blob(&f.sha256);
+                if self.storage.head(&key).await? != Some(f.size) {
+                    self.storage.put_file(&key, &f.path, ct).await?;
+                }
+                Ok::<(), Error>(())
+            })
+        });
+        futures_util::future::try_join_all(puts).await?;
 
         let committed = self
             .db

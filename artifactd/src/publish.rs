@@ -198,10 +198,20 @@ impl Publisher {
                     );
                     self.note(&worker, p);
                     self.maybe_gc(&state, &worker).await;
-                    // Wait out the debounce window only if more is already
-                    // wanted; otherwise the loop ends without delay, so a
-                    // sequential uploader never waits for a window.
-                    idle = worker.wanted.load(Ordering::SeqCst) <= p.seq;
+                    // Nothing more wanted: stop at once (a sequential
+                    // uploader never waits for a window). Otherwise wait out
+                    // the debounce window, gathering what arrives.
+                    if worker.wanted.load(Ordering::SeqCst) <= p.seq {
+                        worker.running.store(false, Ordering::SeqCst);
+                        // A request may have slipped in before the store.
+                        if worker.wanted.load(Ordering::SeqCst) > p.seq
+                            && !worker.running.swap(true, Ordering::SeqCst)
+                        {
+                            idle = true;
+                            continue;
+                        }
+                        return;
+                    }
                     continue;
                 }
                 Ok(None) => tracing::info!(repo = id, "another instance published first"),
@@ -281,8 +291,8 @@ impl Publisher {
         let current = state.lookup_set_hashes();
         let mut manifest = Manifest::new();
         let mut bodies: HashMap<String, Bytes> = HashMap::new();
-        // Composite files, whole, to serve from memory at once.
-        let mut composite: HashMap<String, Bytes> = HashMap::new();
+        // Composite files' parts, to serve from memory without reading them back.
+        let mut composite: HashMap<String, Vec<Bytes>> = HashMap::new();
         let mut aliases: Vec<(String, String, String)> = Vec::new();
         for f in files {
             artifactd_provider_api::validate_relative_path(&f.path)
@@ -317,17 +327,15 @@ impl Publisher {
                         size += p.bytes.len() as u64;
                     }
                     let hashes = parts.iter().map(|p| p.sha256.clone()).collect();
-                    let mut whole = Vec::with_capacity(size as usize);
-                    for p in &parts {
-                        whole.extend_from_slice(&p.bytes);
-                    }
+                    let mut pieces = Vec::with_capacity(parts.len());
                     for p in parts {
-                        bodies
+                        let b = bodies
                             .entry(p.sha256)
                             .or_insert_with(|| Bytes::from_owner(p.bytes));
+                        pieces.push(b.clone());
                     }
                     let sha256 = format!("parts-{}", hex::encode(id.finalize()));
-                    composite.insert(sha256.clone(), Bytes::from(whole));
+                    composite.insert(sha256.clone(), pieces);
                     manifest.insert(
                         f.path,
                         ManifestEntry::File {
@@ -398,9 +406,15 @@ impl Publisher {
         };
         let view = IndexSetView::from_manifest(row.generation, manifest);
         for entry in view.entries.values() {
-            if let IndexEntry::File { sha256, cached, .. } = entry {
-                if let Some(b) = composite.get(sha256) {
-                    let _ = cached.set(b.clone());
+            if let IndexEntry::File {
+                sha256,
+                cached,
+                fresh_parts,
+                ..
+            } = entry
+            {
+                if let Some(pieces) = composite.remove(sha256) {
+                    let _ = fresh_parts.set(pieces);
                 } else if let Some(b) = bodies.get(sha256)
                     && (b.len() as u64) <= crate::state::CACHE_LIMIT
                 {

@@ -59,6 +59,9 @@ pub enum IndexEntry {
         content_type: String,
         template: bool,
         parts: Vec<String>,
+        /// A composite file's parts as this instance published them, until
+        /// the first read joins them into `cached`.
+        fresh_parts: OnceLock<Vec<Bytes>>,
         /// The bytes, once read (small files and composite ones).
         cached: OnceLock<Bytes>,
         /// Their gzip encoding, made on the first request that accepts it.
@@ -88,6 +91,7 @@ impl IndexSetView {
                         content_type,
                         template,
                         parts,
+                        fresh_parts: OnceLock::new(),
                         cached: OnceLock::new(),
                         gzip: OnceLock::new(),
                     },
@@ -110,7 +114,7 @@ impl IndexSetView {
         let cached = self
             .entries
             .values()
-            .any(|e| matches!(e, IndexEntry::File { cached, .. } if cached.get().is_some()));
+            .any(|e| matches!(e, IndexEntry::File { cached, fresh_parts, .. } if cached.get().is_some() || fresh_parts.get().is_some()));
         if !cached && self.superseded_at.is_some() {
             return self.clone();
         }
@@ -132,6 +136,7 @@ impl IndexSetView {
                         content_type: content_type.clone(),
                         template: *template,
                         parts: parts.clone(),
+                        fresh_parts: OnceLock::new(),
                         cached: OnceLock::new(),
                         gzip: OnceLock::new(),
                     },

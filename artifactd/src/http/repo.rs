@@ -88,6 +88,7 @@ async fn serve(
                 content_type,
                 template,
                 parts,
+                fresh_parts,
                 cached,
                 gzip,
             }) = set.entries.get(&path)
@@ -112,7 +113,9 @@ async fn serve(
             let bytes = match cached.get() {
                 Some(b) => b.clone(),
                 None => {
-                    let b = if composite {
+                    let b = if let Some(pieces) = fresh_parts.get() {
+                        Bytes::from(pieces.concat())
+                    } else if composite {
                         read_parts(app, state.info.id, parts).await?
                     } else {
                         read_all(app.storage.as_ref(), &key).await?

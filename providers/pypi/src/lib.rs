@@ -55,6 +55,8 @@ struct ProjectPages {
     html: Vec<Part>,
     json: Vec<Part>,
     parts: chunks::PartCache,
+    /// Parsed PEP 440 versions, so a growing project parses only new ones.
+    versions: HashMap<String, Option<Version>>,
 }
 
 fn fingerprint(pkgs: &[&PackageRecord]) -> [u8; 32] {
@@ -229,7 +231,16 @@ impl Provider for PypiProvider {
                 old => {
                     let empty = chunks::PartCache::default();
                     let mut asm = chunks::Assembler::new(old.map_or(&empty, |o| &o.parts));
-                    let project = render::project(name, pkgs);
+                    let known = old.map(|o| &o.versions);
+                    let mut versions = HashMap::with_capacity(pkgs.len());
+                    let mut parse = |v: &str| {
+                        let parsed = known
+                            .and_then(|k| k.get(v).cloned())
+                            .unwrap_or_else(|| Version::from_str(v).ok());
+                        versions.insert(v.to_owned(), parsed.clone());
+                        parsed
+                    };
+                    let project = render::project(name, pkgs, &mut parse);
                     let display = project
                         .dists
                         .first()
@@ -245,6 +256,7 @@ impl Provider for PypiProvider {
                         html,
                         json,
                         parts: asm.finish(),
+                        versions,
                     })
                 }
             };

@@ -60,6 +60,8 @@ pub fn escape(s: &str) -> String {
 pub struct Dist<'a> {
     pub file: &'a FileRecord,
     pub package: &'a PackageRecord,
+    /// Position of `file` among the package's files.
+    pub index: u32,
     /// SHA-256 of the `.metadata` file, for wheels.
     pub metadata_sha256: Option<&'a str>,
 }
@@ -73,17 +75,16 @@ impl Dist<'_> {
     }
 
     /// What the rendered forms depend on: the package's content changes
-    /// its `seq`, so `(id, seq, filename)` pins them down.
+    /// its `seq`, so `(id, seq, position among its files)` pins them down.
     fn identity(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.package.id.to_le_bytes());
         out.extend_from_slice(&self.package.seq.to_le_bytes());
-        out.extend_from_slice(self.file.filename.as_bytes());
+        out.extend_from_slice(&self.index.to_le_bytes());
     }
 
     /// Stable across changes to the package, for choosing part boundaries.
-    fn boundary(&self, h: &mut impl Hasher) {
-        h.write_i64(self.package.id);
-        h.write(self.file.filename.as_bytes());
+    fn boundary(&self) -> u64 {
+        mix(self.package.id as u64 ^ (u64::from(self.index) << 48))
     }
 
     fn html(&self, out: &mut String) {
@@ -149,13 +150,20 @@ pub struct Project<'a> {
     pub versions: Vec<&'a str>,
 }
 
-/// A project from its packages (all of one normalised name).
-pub fn project<'a>(name: &'a str, mut pkgs: Vec<&'a PackageRecord>) -> Project<'a> {
+/// A project from its packages (all of one normalised name); `parse` turns
+/// version strings into PEP 440 versions for sorting (a cache, in practice).
+pub fn project<'a>(
+    name: &'a str,
+    mut pkgs: Vec<&'a PackageRecord>,
+    parse: &mut impl FnMut(&str) -> Option<Version>,
+) -> Project<'a> {
     pkgs.sort_by_key(|p| p.id);
     let mut dists = Vec::new();
     for p in &pkgs {
-        for f in &p.files {
-            if f.metadata.get("kind").and_then(Value::as_str) == Some("core-metadata") {
+        for (index, f) in p.files.iter().enumerate() {
+            // Distribution files are wheels and sdists; `.metadata` files
+            // are derived from them.
+            if f.filename.ends_with(".metadata") {
                 continue;
             }
             let metadata_sha256 = p
@@ -170,13 +178,14 @@ pub fn project<'a>(name: &'a str, mut pkgs: Vec<&'a PackageRecord>) -> Project<'
             dists.push(Dist {
                 file: f,
                 package: p,
+                index: index as u32,
                 metadata_sha256,
             });
         }
     }
     let mut versions: Vec<(Option<Version>, &str)> = pkgs
         .iter()
-        .map(|p| (p.version.parse::<Version>().ok(), p.version.as_str()))
+        .map(|p| (parse(&p.version), p.version.as_str()))
         .collect();
     versions.sort();
     versions.dedup_by(|a, b| a.1 == b.1);
@@ -228,15 +237,11 @@ impl Seg<'_> {
     /// A hash that stays put when the segment's content changes in place
     /// (a yank), so part boundaries do not move.
     pub fn boundary(&self) -> u64 {
-        let mut h = DefaultHasher::new();
         match self {
-            Seg::Text(t) => h.write(t.as_bytes()),
-            Seg::HtmlFile(d) | Seg::JsonFile(d, _) => d.boundary(&mut h),
-            Seg::JsonVersion(v, _) | Seg::JsonProject(v, _) | Seg::HtmlProject(v, _) => {
-                h.write(v.as_bytes())
-            }
+            Seg::HtmlFile(d) | Seg::JsonFile(d, _) => d.boundary(),
+            Seg::Text(t) => hash_str(t),
+            Seg::JsonVersion(v, _) | Seg::JsonProject(v, _) | Seg::HtmlProject(v, _) => hash_str(v),
         }
-        h.finish()
     }
 
     pub fn render(&self, out: &mut String) {
@@ -265,6 +270,19 @@ impl Seg<'_> {
             }
         }
     }
+}
+
+fn hash_str(s: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    h.write(s.as_bytes());
+    h.finish()
+}
+
+/// SplitMix64's finaliser: a cheap, well-spread hash of an integer.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 fn html_head(title: &str, h1: bool) -> String {

@@ -52,11 +52,12 @@ def main():
             "metadata_version": "2.1", "sha256_digest": hashlib.sha256(content).hexdigest(),
         }
         bodies.append(form(fields, filename, content))
+    target = u.path + (f"?{u.query}" if u.query else "")
     conn = http.client.HTTPConnection(u.hostname, u.port)
     stamps = []
     t0 = time.perf_counter()
     for ctype, body in bodies:
-        conn.request("POST", u.path, body, {"Content-Type": ctype, "Authorization": auth})
+        conn.request("POST", target, body, {"Content-Type": ctype, "Authorization": auth})
         r = conn.getresponse()
         r.read()
         if r.status not in (200, 201):

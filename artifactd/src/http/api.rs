@@ -75,13 +75,20 @@ pub async fn list_packages(
 ) -> Result<HttpResponse> {
     let (provider, repo) = path.into_inner();
     let row = find_repo(&app, &provider, &repo).await?;
+    let format = app.provider(&provider)?.clone();
+    let name = filter.name.as_deref().map(|n| format.canonical_name(n));
     let packages: Vec<_> = app
         .db
         .list_packages(row.id)
         .await?
         .into_iter()
-        .filter(|p| filter.name.as_ref().is_none_or(|n| *n == p.name))
-        .filter(|p| filter.version.as_ref().is_none_or(|v| *v == p.version))
+        .filter(|p| name.as_ref().is_none_or(|n| *n == p.name))
+        .filter(|p| {
+            filter
+                .version
+                .as_ref()
+                .is_none_or(|v| format.same_version(v, &p.version))
+        })
         .map(|p| {
             let mut value = serde_json::to_value(&p).expect("package records serialise");
             for (file, record) in value["files"]

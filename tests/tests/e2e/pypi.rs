@@ -38,14 +38,17 @@ async fn upload_wheel(server: &Server, repo: &str, d: &Dist<'_>) {
     upload(server, repo, &d.wheel_name(), d.wheel()).await;
 }
 
+/// A GET with extra request headers.
+async fn get_with(server: &Server, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = server.http.get(server.url(path));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
 async fn page_json(server: &Server, path: &str) -> Value {
-    let r = server
-        .http
-        .get(server.url(path))
-        .header("accept", JSON)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with(server, path, &[("accept", JSON)]).await;
     assert_eq!(r.status(), 200, "{path}");
     r.json().await.unwrap()
 }
@@ -408,13 +411,12 @@ async fn simple_pages_negotiation_and_redirects(backend: Backend) {
         .await
         .unwrap();
     assert!(html.len() > 1024);
-    let r = server
-        .http
-        .get(server.url("/repo/pypi/r/simple/many/"))
-        .header("accept-encoding", "gzip, deflate")
-        .send()
-        .await
-        .unwrap();
+    let r = get_with(
+        &server,
+        "/repo/pypi/r/simple/many/",
+        &[("accept-encoding", "gzip, deflate")],
+    )
+    .await;
     assert_eq!(r.headers()["content-encoding"], "gzip");
     let vary: Vec<&str> = r
         .headers()
@@ -434,22 +436,19 @@ async fn simple_pages_negotiation_and_redirects(backend: Backend) {
     )
     .unwrap();
     assert_eq!(unzipped, html);
-    let r = server
-        .http
-        .get(server.url("/repo/pypi/r/simple/many/"))
-        .header("accept-encoding", "gzip")
-        .header("if-none-match", &gz_etag)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with(
+        &server,
+        "/repo/pypi/r/simple/many/",
+        &[("accept-encoding", "gzip"), ("if-none-match", &gz_etag)],
+    )
+    .await;
     assert_eq!(r.status(), 304);
-    let r = server
-        .http
-        .get(server.url("/repo/pypi/r/simple/many/"))
-        .header("accept-encoding", "gzip;q=0, identity")
-        .send()
-        .await
-        .unwrap();
+    let r = get_with(
+        &server,
+        "/repo/pypi/r/simple/many/",
+        &[("accept-encoding", "gzip;q=0, identity")],
+    )
+    .await;
     assert!(r.headers().get("content-encoding").is_none());
     assert_eq!(r.text().await.unwrap(), html);
 
@@ -468,31 +467,23 @@ async fn simple_pages_negotiation_and_redirects(backend: Backend) {
         f["core-metadata"]["sha256"],
         sha256_hex(metadata.as_bytes())
     );
-    let r = server
-        .http
-        .get(server.url("/repo/pypi/r/simple/"))
-        .header("accept", "application/vnd.pypi.simple.latest+json")
-        .send()
-        .await
-        .unwrap();
+    let r = get_with(
+        &server,
+        "/repo/pypi/r/simple/",
+        &[("accept", "application/vnd.pypi.simple.latest+json")],
+    )
+    .await;
     assert_eq!(r.headers()["content-type"], JSON);
     let rootj: Value = r.json().await.unwrap();
     assert_eq!(rootj["projects"].as_array().unwrap().len(), 3);
-    let r = server
-        .http
-        .get(server.url("/repo/pypi/r/simple/"))
-        .header("accept", "image/png")
-        .send()
-        .await
-        .unwrap();
+    let r = get_with(&server, "/repo/pypi/r/simple/", &[("accept", "image/png")]).await;
     assert_eq!(r.status(), 406);
-    let r = server
-        .http
-        .get(server.url("/repo/pypi/r/simple/six/"))
-        .header("accept", "application/vnd.pypi.simple.v1+html")
-        .send()
-        .await
-        .unwrap();
+    let r = get_with(
+        &server,
+        "/repo/pypi/r/simple/six/",
+        &[("accept", "application/vnd.pypi.simple.v1+html")],
+    )
+    .await;
     assert_eq!(
         r.headers()["content-type"],
         "application/vnd.pypi.simple.v1+html"
@@ -505,22 +496,10 @@ async fn simple_pages_negotiation_and_redirects(backend: Backend) {
     assert_eq!(r.headers()["content-type"], "application/zip");
     let etag = r.headers()["etag"].to_str().unwrap().to_owned();
     assert_eq!(r.bytes().await.unwrap(), wheel);
-    let r = server
-        .http
-        .get(server.url(&url))
-        .header("range", "bytes=0-3")
-        .send()
-        .await
-        .unwrap();
+    let r = get_with(&server, &url, &[("range", "bytes=0-3")]).await;
     assert_eq!(r.status(), 206);
     assert_eq!(&r.bytes().await.unwrap()[..], b"PK\x03\x04");
-    let r = server
-        .http
-        .get(server.url(&url))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with(&server, &url, &[("if-none-match", &etag)]).await;
     assert_eq!(r.status(), 304);
     let r = server.get(&format!("{url}.metadata")).await;
     assert_eq!(r.status(), 200);
@@ -581,12 +560,13 @@ async fn simple_pages_negotiation_and_redirects(backend: Backend) {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let r = server
-        .http
-        .put(server.url("/api/v1/repos/tar/t/packages/x/1.0/yank"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::PUT,
+            "/api/v1/repos/tar/t/packages/x/1.0/yank",
+            ADMIN_TOKEN,
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 400);
 }
 

@@ -413,8 +413,9 @@ impl Publisher {
                 ..
             } = entry
             {
-                if let Some(pieces) = composite.remove(sha256) {
-                    let _ = fresh_parts.set(pieces);
+                // Aliases share the composite's id, and get its parts too.
+                if let Some(pieces) = composite.get(sha256) {
+                    let _ = fresh_parts.set(pieces.clone());
                 } else if let Some(b) = bodies.get(sha256)
                     && (b.len() as u64) <= crate::state::CACHE_LIMIT
                 {

@@ -73,37 +73,69 @@ pub enum IndexEntry {
 /// Index files up to this size are kept in memory once read.
 pub const CACHE_LIMIT: u64 = 4 << 20;
 
+impl From<ManifestEntry> for IndexEntry {
+    /// An entry with nothing cached yet.
+    fn from(e: ManifestEntry) -> Self {
+        match e {
+            ManifestEntry::File {
+                sha256,
+                size,
+                content_type,
+                template,
+                parts,
+            } => IndexEntry::File {
+                sha256,
+                size,
+                content_type,
+                template,
+                parts,
+                fresh_parts: OnceLock::new(),
+                cached: OnceLock::new(),
+                gzip: OnceLock::new(),
+            },
+            ManifestEntry::Redirect { redirect } => IndexEntry::Redirect(redirect),
+        }
+    }
+}
+
+impl IndexEntry {
+    fn to_manifest(&self) -> ManifestEntry {
+        match self {
+            IndexEntry::File {
+                sha256,
+                size,
+                content_type,
+                template,
+                parts,
+                ..
+            } => ManifestEntry::File {
+                sha256: sha256.clone(),
+                size: *size,
+                content_type: content_type.clone(),
+                template: *template,
+                parts: parts.clone(),
+            },
+            IndexEntry::Redirect(t) => ManifestEntry::Redirect {
+                redirect: t.clone(),
+            },
+        }
+    }
+
+    fn holds_bytes(&self) -> bool {
+        matches!(self, IndexEntry::File { cached, fresh_parts, .. }
+            if cached.get().is_some() || fresh_parts.get().is_some())
+    }
+}
+
 impl IndexSetView {
     pub fn from_manifest(generation: i64, manifest: Manifest) -> Self {
-        let entries = manifest
-            .into_iter()
-            .map(|(path, e)| {
-                let entry = match e {
-                    ManifestEntry::File {
-                        sha256,
-                        size,
-                        content_type,
-                        template,
-                        parts,
-                    } => IndexEntry::File {
-                        sha256,
-                        size,
-                        content_type,
-                        template,
-                        parts,
-                        fresh_parts: OnceLock::new(),
-                        cached: OnceLock::new(),
-                        gzip: OnceLock::new(),
-                    },
-                    ManifestEntry::Redirect { redirect } => IndexEntry::Redirect(redirect),
-                };
-                (path, entry)
-            })
-            .collect();
         IndexSetView {
             generation,
             superseded_at: None,
-            entries,
+            entries: manifest
+                .into_iter()
+                .map(|(path, e)| (path, e.into()))
+                .collect(),
         }
     }
 
@@ -111,44 +143,17 @@ impl IndexSetView {
     /// cached bytes: superseded sets are read rarely, and their bytes would
     /// pile up over the grace period.
     fn superseded(self: &Arc<Self>, at: i64) -> Arc<Self> {
-        let cached = self
-            .entries
-            .values()
-            .any(|e| matches!(e, IndexEntry::File { cached, fresh_parts, .. } if cached.get().is_some() || fresh_parts.get().is_some()));
-        if !cached && self.superseded_at.is_some() {
+        if self.superseded_at.is_some() && !self.entries.values().any(IndexEntry::holds_bytes) {
             return self.clone();
         }
-        let entries = self
-            .entries
-            .iter()
-            .map(|(path, e)| {
-                let e = match e {
-                    IndexEntry::File {
-                        sha256,
-                        size,
-                        content_type,
-                        template,
-                        parts,
-                        ..
-                    } => IndexEntry::File {
-                        sha256: sha256.clone(),
-                        size: *size,
-                        content_type: content_type.clone(),
-                        template: *template,
-                        parts: parts.clone(),
-                        fresh_parts: OnceLock::new(),
-                        cached: OnceLock::new(),
-                        gzip: OnceLock::new(),
-                    },
-                    IndexEntry::Redirect(t) => IndexEntry::Redirect(t.clone()),
-                };
-                (path.clone(), e)
-            })
-            .collect();
         Arc::new(IndexSetView {
             generation: self.generation,
             superseded_at: self.superseded_at.or(Some(at)),
-            entries,
+            entries: self
+                .entries
+                .iter()
+                .map(|(path, e)| (path.clone(), e.to_manifest().into()))
+                .collect(),
         })
     }
 

@@ -60,7 +60,8 @@ pub async fn get(
         Resolution::NotAcceptable(msg) => return Err(Error::NotAcceptable(msg)),
         Resolution::NotFound => return Err(not_found(&provider_name, &repo_name, &path)),
     };
-    let mut resp = serve(&app, &req, &state, &provider_name, &repo_name, &target).await?;
+    let missing = || not_found(&provider_name, &repo_name, &path);
+    let mut resp = serve(&app, &req, &state, &target, missing).await?;
     if negotiated {
         resp.headers_mut()
             .append(header::VARY, header::HeaderValue::from_static("Accept"));
@@ -68,19 +69,18 @@ pub async fn get(
     Ok(resp)
 }
 
-/// Answers with the index file or package file at `target`.
+/// Answers with the index file or package file at `target`; `missing` is
+/// the 404 (naming what the client asked for, not where it led).
 async fn serve(
     app: &App,
     req: &HttpRequest,
     state: &crate::state::RepoState,
-    provider_name: &str,
-    repo_name: &str,
     target: &str,
+    missing: impl Fn() -> Error,
 ) -> Result<HttpResponse> {
-    let path = target;
     match state.lookup(target, app.repos.grace()) {
-        Lookup::Redirect(p) => Ok(redirect(provider_name, repo_name, &p)),
-        Lookup::Missing => Err(not_found(provider_name, repo_name, path)),
+        Lookup::Redirect(p) => Ok(redirect(&state.info.provider, &state.info.name, &p)),
+        Lookup::Missing => Err(missing()),
         Lookup::Index { set, path } => {
             let Some(IndexEntry::File {
                 sha256,
@@ -93,7 +93,7 @@ async fn serve(
                 gzip,
             }) = set.entries.get(&path)
             else {
-                return Err(not_found(provider_name, repo_name, &path));
+                return Err(missing());
             };
             let key = StorageKey::Index {
                 repo_id: state.info.id,

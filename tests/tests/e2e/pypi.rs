@@ -14,6 +14,7 @@ both_backends!(
     twine_uploads_wheels_and_sdists,
     simple_pages_negotiation_and_redirects,
     pypi_bad_uploads_change_nothing,
+    two_instances_grow_one_project,
 );
 
 const JSON: &str = "application/vnd.pypi.simple.v1+json";
@@ -745,4 +746,102 @@ async fn pypi_bad_uploads_change_nothing(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
+}
+
+/// Two instances share one database and storage; uploads to one project
+/// alternate between them, so each publishes pages whose parts the other
+/// stored. Readers must always get a complete page that never shrinks, and
+/// both end up serving every file, byte-exact, in both representations.
+async fn two_instances_grow_one_project(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let opts = [("ARTIFACTD_PUBLISH_CACHE_TTL_MS", "100")];
+    let a = std::sync::Arc::new(env.start(&opts).await);
+    let b = std::sync::Arc::new(env.start(&opts).await);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for server in [a.clone(), b.clone()] {
+        let stop = stop.clone();
+        readers.push(tokio::spawn(async move {
+            let mut last = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = get_with(
+                    &server,
+                    "/repo/pypi/shared/simple/grow/",
+                    &[("accept", JSON)],
+                )
+                .await;
+                if r.status() == 404 {
+                    continue; // not published yet
+                }
+                let page: Value = r.json().await.expect("a complete JSON page");
+                let n = page["files"].as_array().unwrap().len();
+                assert!(n >= last, "page went backwards: {last} -> {n}");
+                last = n;
+            }
+        }));
+    }
+    let mut wheels = Vec::new();
+    // Enough files that pages have several parts; sequential per instance,
+    // concurrent across the two.
+    let mut tasks = Vec::new();
+    for (k, server) in [a.clone(), b.clone()].into_iter().enumerate() {
+        let mine: Vec<(String, Vec<u8>)> = (0..60)
+            .filter(|i| i % 2 == k)
+            .map(|i| {
+                let v = format!("1.{i}");
+                let d = Dist {
+                    name: "grow",
+                    version: &v,
+                    ..Default::default()
+                };
+                (d.wheel_name(), d.wheel())
+            })
+            .collect();
+        wheels.extend(mine.clone());
+        tasks.push(tokio::spawn(async move {
+            for (name, bytes) in mine {
+                let r = server
+                    .upload("provider=pypi&reponame=shared", &[(&name, bytes)])
+                    .await;
+                assert!(r.status == 201, "{name}: {}", r.text);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.await.unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for server in [&a, &b] {
+        let page = page_json(server, "/repo/pypi/shared/simple/grow/").await;
+        let files = page["files"].as_array().unwrap();
+        assert_eq!(files.len(), 60);
+        assert_eq!(page["versions"].as_array().unwrap().len(), 60);
+        let html = server
+            .get("/repo/pypi/shared/simple/grow/")
+            .await
+            .text()
+            .await
+            .unwrap();
+        for (name, bytes) in &wheels {
+            let sha = sha256_hex(bytes);
+            assert!(
+                files
+                    .iter()
+                    .any(|f| f["filename"] == *name && f["hashes"]["sha256"] == sha),
+                "{name}"
+            );
+            assert!(
+                html.contains(&format!("href=\"{name}#sha256={sha}\"")),
+                "{name}"
+            );
+            let (got, _) = server
+                .download_digest(&format!("/repo/pypi/shared/simple/grow/{name}"))
+                .await;
+            assert_eq!(got, sha);
+        }
+    }
 }

@@ -31,11 +31,6 @@ pub fn is_valid(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
 }
 
-/// Whether `name` is already in normal form (and valid).
-pub fn is_normalized(name: &str) -> bool {
-    is_valid(name) && normalize(name) == name
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +50,5 @@ mod tests {
         for bad in ["", "-a", "a-", "a b", "a/b", "ä", ".."] {
             assert!(!is_valid(bad), "{bad:?}");
         }
-        assert!(is_normalized("my-pkg") && !is_normalized("My_Pkg"));
     }
 }

@@ -184,17 +184,21 @@ async fn serve(
     }
 }
 
-/// Reads a composite index file from its parts.
+/// Reads a composite index file from its parts, several at a time.
 async fn read_parts(app: &App, repo_id: i64, parts: &[String]) -> Result<Bytes> {
-    let mut whole = Vec::new();
-    for sha256 in parts {
-        let key = StorageKey::Index {
-            repo_id,
-            sha256: sha256.clone(),
-        };
-        whole.extend_from_slice(&read_all(app.storage.as_ref(), &key).await?);
-    }
-    Ok(Bytes::from(whole))
+    use futures_util::{StreamExt, TryStreamExt};
+    let pieces: Vec<Bytes> = futures_util::stream::iter(parts)
+        .map(|sha256| {
+            let key = StorageKey::Index {
+                repo_id,
+                sha256: sha256.clone(),
+            };
+            async move { read_all(app.storage.as_ref(), &key).await }
+        })
+        .buffered(8)
+        .try_collect()
+        .await?;
+    Ok(Bytes::from(pieces.concat()))
 }
 
 /// Text worth compressing: pages, JSON, XML above a kilobyte.
@@ -212,16 +216,8 @@ fn accepts_gzip(req: &HttpRequest) -> bool {
     req.headers()
         .get_all(header::ACCEPT_ENCODING)
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut it = item.split(';');
-            let coding = it.next().unwrap_or_default().trim();
-            let q = it
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .find_map(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && q > 0.0
-        })
+        .flat_map(artifactd_provider_api::weighted)
+        .any(|(coding, q)| (coding.eq_ignore_ascii_case("gzip") || coding == "*") && q > 0.0)
 }
 
 fn gzip_bytes(plain: &[u8]) -> Bytes {

@@ -18,9 +18,11 @@ pub mod limits;
 mod paths;
 mod signer;
 pub mod time;
+mod weighted;
 
 pub use paths::{is_safe_segment, validate_relative_path};
 pub use signer::{SignError, Signer};
+pub use weighted::weighted;
 
 /// A format plugged into the server (`apt`, `pypi`, `rpm`, `tar`, ...).
 ///

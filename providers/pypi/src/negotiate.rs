@@ -19,15 +19,9 @@ pub fn choose(accept: Option<&str>) -> Option<Repr> {
     let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
         return Some(Repr::Html);
     };
-    let ranges: Vec<(&str, &str, f32)> = accept
-        .split(',')
-        .filter_map(|part| {
-            let mut it = part.split(';');
-            let (ty, sub) = it.next()?.trim().split_once('/')?;
-            let q = it
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .find_map(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
+    let ranges: Vec<(&str, &str, f32)> = artifactd_provider_api::weighted(accept)
+        .filter_map(|(range, q)| {
+            let (ty, sub) = range.split_once('/')?;
             Some((ty.trim(), sub.trim(), q))
         })
         .collect();

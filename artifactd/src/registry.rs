@@ -19,6 +19,7 @@ impl Registry {
         };
         r.register(artifactd_provider_apt::AptProvider::default());
         r.register(artifactd_provider_pypi::PypiProvider::default());
+        r.register(artifactd_provider_rpm::RpmProvider::default());
         r.register(artifactd_provider_tar::TarProvider::default());
         r
     }

@@ -1,0 +1,311 @@
+//! Rendering each dist's `repodata/` from package rows.
+//!
+//! primary, filelists and other are gzip files made of members: a small
+//! head (it carries the package count), one member per *chunk* of
+//! packages, and a tail. Gzip readers (zlib's, so libsolv's and dnf's) read
+//! concatenated members as one stream. A chunk ends after a package whose id
+//! hashes to 0 modulo [`SPREAD`], so boundaries depend on the packages, not
+//! their positions: an upload changes the last chunk, a deletion the chunk
+//! that held it. Chunks are kept between renders by the identities of their
+//! packages, and each is an [`IndexBody::Parts`] part the server stores
+//! once, so a publish compresses and writes about one chunk per file.
+//! What is still O(packages): hashing the whole uncompressed text for
+//! `open-checksum` (the head before it changes with every count).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use artifactd_provider_api::{
+    BASE_URL, IndexBody, IndexFile, PackageRecord, Part, ProviderError, RenderInput,
+};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use sha2::{Digest, Sha256};
+
+use crate::header::RpmInfo;
+use crate::xml::{Entry, Kind};
+
+/// Packages per chunk on average.
+const SPREAD: u64 = 32;
+/// No chunk holds more packages than this, whatever the hashes say.
+const MAX_CHUNK: usize = 4 * SPREAD as usize;
+
+fn err(e: impl std::fmt::Display) -> ProviderError {
+    ProviderError::Render(e.to_string())
+}
+
+struct Chunk {
+    text: Vec<u8>,
+    gz: Part,
+}
+
+/// Chunks by the SHA-256 of what they hold.
+type Chunks = HashMap<[u8; 32], Arc<Chunk>>;
+
+/// Each repository's chunks of its last render.
+#[derive(Default)]
+pub struct Caches {
+    repos: Mutex<HashMap<i64, Arc<Chunks>>>,
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::default());
+    enc.write_all(bytes).expect("writing to memory");
+    enc.finish().expect("writing to memory")
+}
+
+/// splitmix64: spreads ids evenly over the boundary test.
+fn mix(id: i64) -> u64 {
+    let mut z = (id as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d4_9bb1_3311_49eb);
+    z ^ (z >> 31)
+}
+
+/// One package ready to be written.
+struct Pkg<'a> {
+    record: &'a PackageRecord,
+    info: RpmInfo,
+    href: &'a str,
+}
+
+impl Pkg<'_> {
+    fn entry(&self) -> Entry<'_> {
+        let file = &self.record.files[0];
+        Entry {
+            name: &self.record.name,
+            info: &self.info,
+            sha256: &file.sha256,
+            size: file.size,
+            time_file: file.uploaded_at / 1000,
+            href: self.href,
+        }
+    }
+}
+
+/// One metadata file's checksums as repomd.xml states them.
+struct Built {
+    kind: Kind,
+    path: String,
+    href: String,
+    sha256: String,
+    size: u64,
+    open_sha256: String,
+    open_size: u64,
+    parts: Vec<Part>,
+}
+
+struct Renderer<'c> {
+    previous: &'c Chunks,
+    used: Chunks,
+}
+
+impl Renderer<'_> {
+    fn chunk(&mut self, kind: Kind, dist: &str, pkgs: &[Pkg<'_>]) -> Arc<Chunk> {
+        let mut key = Sha256::new();
+        key.update(kind.name());
+        key.update([0]);
+        key.update(dist);
+        key.update([0]);
+        for p in pkgs {
+            key.update(p.record.id.to_le_bytes());
+            key.update(p.record.seq.to_le_bytes());
+        }
+        let key: [u8; 32] = key.finalize().into();
+        if let Some(c) = self.used.get(&key).or_else(|| self.previous.get(&key)) {
+            let c = c.clone();
+            self.used.insert(key, c.clone());
+            return c;
+        }
+        let mut text = String::new();
+        for p in pkgs {
+            kind.write(&mut text, &p.entry());
+        }
+        let text = text.into_bytes();
+        let chunk = Arc::new(Chunk {
+            gz: Part::new(gzip(&text)),
+            text,
+        });
+        self.used.insert(key, chunk.clone());
+        chunk
+    }
+
+    fn build(&mut self, kind: Kind, dist: &str, pkgs: &[Pkg<'_>]) -> Built {
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        for (i, p) in pkgs.iter().enumerate() {
+            if mix(p.record.id).is_multiple_of(SPREAD)
+                || i + 1 - start >= MAX_CHUNK
+                || i + 1 == pkgs.len()
+            {
+                chunks.push(self.chunk(kind, dist, &pkgs[start..=i]));
+                start = i + 1;
+            }
+        }
+        let head = kind.head(pkgs.len());
+        let tail = kind.tail();
+        let mut open = Sha256::new();
+        let mut gz = Sha256::new();
+        let mut parts = Vec::with_capacity(chunks.len() + 2);
+        let mut open_size = 0u64;
+        let mut size = 0u64;
+        let mut add = |text: &[u8], part: Part, parts: &mut Vec<Part>| {
+            open.update(text);
+            open_size += text.len() as u64;
+            gz.update(&part.bytes);
+            size += part.bytes.len() as u64;
+            parts.push(part);
+        };
+        add(
+            head.as_bytes(),
+            Part::new(gzip(head.as_bytes())),
+            &mut parts,
+        );
+        for c in &chunks {
+            add(&c.text, c.gz.clone(), &mut parts);
+        }
+        add(
+            tail.as_bytes(),
+            Part::new(gzip(tail.as_bytes())),
+            &mut parts,
+        );
+        let sha256 = hex::encode(gz.finalize());
+        let href = format!("repodata/{sha256}-{}.xml.gz", kind.name());
+        Built {
+            kind,
+            path: format!("{dist}/{href}"),
+            href,
+            sha256,
+            size,
+            open_sha256: hex::encode(open.finalize()),
+            open_size,
+            parts,
+        }
+    }
+}
+
+fn repomd(built: &[Built], now_secs: i64) -> String {
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<repomd xmlns=\"http://linux.duke.edu/metadata/repo\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">\n",
+    );
+    out.push_str(&format!("  <revision>{now_secs}</revision>\n"));
+    for b in built {
+        out.push_str(&format!(
+            "  <data type=\"{}\">\n    <checksum type=\"sha256\">{}</checksum>\n    <open-checksum type=\"sha256\">{}</open-checksum>\n    <location href=\"{}\"/>\n    <timestamp>{now_secs}</timestamp>\n    <size>{}</size>\n    <open-size>{}</open-size>\n  </data>\n",
+            b.kind.name(),
+            b.sha256,
+            b.open_sha256,
+            b.href,
+            b.size,
+            b.open_size
+        ));
+    }
+    out.push_str("</repomd>\n");
+    out
+}
+
+/// The dnf/yum configuration for one dist.
+fn repo_file(repo: &str, dist: &str) -> String {
+    format!(
+        "[{repo}-{dist}]\n\
+         name={repo} ({dist})\n\
+         baseurl={BASE_URL}/repo/rpm/{repo}/{dist}/\n\
+         enabled=1\n\
+         # repomd.xml is signed with the repository key and pins the checksum of\n\
+         # every package; the packages themselves carry their builders' signatures.\n\
+         repo_gpgcheck=1\n\
+         gpgcheck=0\n\
+         gpgkey={BASE_URL}/repo/rpm/{repo}/pubkey\n\
+         metadata_expire=300\n"
+    )
+}
+
+pub fn render(caches: &Caches, input: &RenderInput<'_>) -> Result<Vec<IndexFile>, ProviderError> {
+    let previous = caches
+        .repos
+        .lock()
+        .expect("lock")
+        .get(&input.repo.id)
+        .cloned()
+        .unwrap_or_default();
+    let mut renderer = Renderer {
+        previous: &previous,
+        used: HashMap::new(),
+    };
+    let mut dists: BTreeMap<&str, Vec<Pkg<'_>>> = BTreeMap::new();
+    for record in input.packages {
+        let Some(file) = record.files.first() else {
+            continue;
+        };
+        let info: RpmInfo = serde_json::from_value(record.metadata.clone())
+            .map_err(|e| err(format!("package {} has bad metadata: {e}", record.id)))?;
+        let href = file
+            .path
+            .strip_prefix(record.section.as_str())
+            .and_then(|p| p.strip_prefix('/'))
+            .unwrap_or(&file.path);
+        dists
+            .entry(record.section.as_str())
+            .or_default()
+            .push(Pkg { record, info, href });
+    }
+    let signer = input
+        .signer
+        .ok_or_else(|| err("rpm repositories are signed, but no signer was given"))?;
+    let now_secs = input.now / 1000;
+    let mut out = vec![IndexFile {
+        path: "pubkey".into(),
+        content_type: "application/pgp-keys".into(),
+        body: IndexBody::Bytes(signer.public_keys_armored().map_err(err)?),
+    }];
+    for (dist, mut pkgs) in dists {
+        pkgs.sort_by_key(|p| p.record.id);
+        let built: Vec<Built> = Kind::ALL
+            .iter()
+            .map(|k| renderer.build(*k, dist, &pkgs))
+            .collect();
+        let repomd = repomd(&built, now_secs).into_bytes();
+        out.push(IndexFile {
+            path: format!("{dist}/repodata/repomd.xml.asc"),
+            content_type: "application/pgp-signature".into(),
+            body: IndexBody::Bytes(signer.detached(&repomd).map_err(err)?),
+        });
+        out.push(IndexFile {
+            path: format!("{dist}/repodata/repomd.xml"),
+            content_type: "application/xml".into(),
+            body: IndexBody::Bytes(repomd),
+        });
+        out.push(IndexFile {
+            path: format!("{dist}/repodata/repomd.xml.key"),
+            content_type: "application/pgp-keys".into(),
+            body: IndexBody::Alias("pubkey".into()),
+        });
+        for b in built {
+            out.push(IndexFile {
+                path: b.path,
+                content_type: "application/gzip".into(),
+                body: IndexBody::Parts(b.parts),
+            });
+        }
+        let repo = &input.repo.name;
+        out.push(IndexFile {
+            path: format!("{dist}/{repo}.repo"),
+            content_type: "text/plain; charset=utf-8".into(),
+            body: IndexBody::Template(repo_file(repo, dist).into_bytes()),
+        });
+        if repo != "config" {
+            out.push(IndexFile {
+                path: format!("{dist}/config.repo"),
+                content_type: "text/plain; charset=utf-8".into(),
+                body: IndexBody::Alias(format!("{dist}/{repo}.repo")),
+            });
+        }
+    }
+    caches
+        .repos
+        .lock()
+        .expect("lock")
+        .insert(input.repo.id, Arc::new(renderer.used));
+    Ok(out)
+}

@@ -74,6 +74,8 @@ start_services() { # DIR
   chmod 755 "$dir"
   chmod o+x "$(dirname "$dir")"
   ensure_packages mariadb-server mariadb-client
+  # rpm tests: rpmbuild, dnf (with the download plugin), createrepo_c as the reference
+  ensure_packages rpm dnf dnf-plugins-core createrepo-c
   ensure_s3s
   ensure_python_tools
 

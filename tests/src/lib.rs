@@ -18,6 +18,7 @@ use tokio::process::{Child, Command};
 
 pub mod apt;
 pub mod pypi;
+pub mod rpm;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 

@@ -7,5 +7,6 @@ mod multi_instance;
 mod pypi;
 mod roundtrip;
 mod rpcli;
+mod rpm;
 mod storage;
 mod tokens;

@@ -128,6 +128,21 @@ impl TestEnv {
         keys
     }
 
+    /// Replaces the stored bytes of a published index file (what someone with
+    /// write access to the bucket could do), found by its current bytes.
+    pub async fn tamper_index(&self, repo_id: i64, current: &[u8], replacement: Vec<u8>) {
+        assert_ne!(current, replacement.as_slice(), "tampering changes nothing");
+        let key = artifactd::storage::StorageKey::Index {
+            repo_id,
+            sha256: sha256_hex(current),
+        };
+        self.storage()
+            .await
+            .put_bytes(&key, replacement.into(), "application/octet-stream")
+            .await
+            .unwrap();
+    }
+
     /// Starts a server with the test defaults plus `extra` environment.
     pub async fn start(&self, extra: &[(&str, &str)]) -> Server {
         Server::start(self, extra).await

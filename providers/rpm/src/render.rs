@@ -21,6 +21,7 @@ use artifactd_provider_api::{
 };
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::header::RpmInfo;
@@ -63,19 +64,24 @@ fn mix(id: i64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// One package ready to be written.
+/// One package of a dist; its metadata is decoded only when a chunk
+/// holding it has to be rendered.
 struct Pkg<'a> {
     record: &'a PackageRecord,
-    info: RpmInfo,
     href: &'a str,
 }
 
 impl Pkg<'_> {
-    fn entry(&self) -> Entry<'_> {
+    fn info(&self) -> Result<RpmInfo, ProviderError> {
+        RpmInfo::deserialize(&self.record.metadata)
+            .map_err(|e| err(format!("package {} has bad metadata: {e}", self.record.id)))
+    }
+
+    fn entry<'a>(&'a self, info: &'a RpmInfo) -> Entry<'a> {
         let file = &self.record.files[0];
         Entry {
             name: &self.record.name,
-            info: &self.info,
+            info,
             sha256: &file.sha256,
             size: file.size,
             time_file: file.uploaded_at / 1000,
@@ -102,7 +108,12 @@ struct Renderer<'c> {
 }
 
 impl Renderer<'_> {
-    fn chunk(&mut self, kind: Kind, dist: &str, pkgs: &[Pkg<'_>]) -> Arc<Chunk> {
+    fn chunk(
+        &mut self,
+        kind: Kind,
+        dist: &str,
+        pkgs: &[Pkg<'_>],
+    ) -> Result<Arc<Chunk>, ProviderError> {
         let mut key = Sha256::new();
         key.update(kind.name());
         key.update([0]);
@@ -116,11 +127,11 @@ impl Renderer<'_> {
         if let Some(c) = self.used.get(&key).or_else(|| self.previous.get(&key)) {
             let c = c.clone();
             self.used.insert(key, c.clone());
-            return c;
+            return Ok(c);
         }
         let mut text = String::new();
         for p in pkgs {
-            kind.write(&mut text, &p.entry());
+            kind.write(&mut text, &p.entry(&p.info()?));
         }
         let text = text.into_bytes();
         let chunk = Arc::new(Chunk {
@@ -128,10 +139,10 @@ impl Renderer<'_> {
             text,
         });
         self.used.insert(key, chunk.clone());
-        chunk
+        Ok(chunk)
     }
 
-    fn build(&mut self, kind: Kind, dist: &str, pkgs: &[Pkg<'_>]) -> Built {
+    fn build(&mut self, kind: Kind, dist: &str, pkgs: &[Pkg<'_>]) -> Result<Built, ProviderError> {
         let mut chunks = Vec::new();
         let mut start = 0;
         for (i, p) in pkgs.iter().enumerate() {
@@ -139,7 +150,7 @@ impl Renderer<'_> {
                 || i + 1 - start >= MAX_CHUNK
                 || i + 1 == pkgs.len()
             {
-                chunks.push(self.chunk(kind, dist, &pkgs[start..=i]));
+                chunks.push(self.chunk(kind, dist, &pkgs[start..=i])?);
                 start = i + 1;
             }
         }
@@ -172,7 +183,7 @@ impl Renderer<'_> {
         );
         let sha256 = hex::encode(gz.finalize());
         let href = format!("repodata/{sha256}-{}.xml.gz", kind.name());
-        Built {
+        Ok(Built {
             kind,
             path: format!("{dist}/{href}"),
             href,
@@ -181,7 +192,7 @@ impl Renderer<'_> {
             open_sha256: hex::encode(open.finalize()),
             open_size,
             parts,
-        }
+        })
     }
 }
 
@@ -238,8 +249,6 @@ pub fn render(caches: &Caches, input: &RenderInput<'_>) -> Result<Vec<IndexFile>
         let Some(file) = record.files.first() else {
             continue;
         };
-        let info: RpmInfo = serde_json::from_value(record.metadata.clone())
-            .map_err(|e| err(format!("package {} has bad metadata: {e}", record.id)))?;
         let href = file
             .path
             .strip_prefix(record.section.as_str())
@@ -248,7 +257,7 @@ pub fn render(caches: &Caches, input: &RenderInput<'_>) -> Result<Vec<IndexFile>
         dists
             .entry(record.section.as_str())
             .or_default()
-            .push(Pkg { record, info, href });
+            .push(Pkg { record, href });
     }
     let signer = input
         .signer
@@ -264,7 +273,7 @@ pub fn render(caches: &Caches, input: &RenderInput<'_>) -> Result<Vec<IndexFile>
         let built: Vec<Built> = Kind::ALL
             .iter()
             .map(|k| renderer.build(*k, dist, &pkgs))
-            .collect();
+            .collect::<Result<_, _>>()?;
         let repomd = repomd(&built, now_secs).into_bytes();
         out.push(IndexFile {
             path: format!("{dist}/repodata/repomd.xml.asc"),

@@ -203,18 +203,9 @@ async fn apt_rejects_tampered_release_and_wrong_key(backend: Backend) {
         .bytes()
         .await
         .unwrap();
-    let key = artifactd::storage::StorageKey::Index {
-        repo_id: 1,
-        sha256: sha256_hex(&inrelease),
-    };
     let text = String::from_utf8(inrelease.to_vec()).unwrap();
     let tampered = text.replacen("Suite: bookworm", "Suite: bookwurm", 1);
-    assert_ne!(tampered, text);
-    env.storage()
-        .await
-        .put_bytes(&key, tampered.into_bytes().into(), "text/plain")
-        .await
-        .unwrap();
+    env.tamper_index(1, &inrelease, tampered.into_bytes()).await;
     let fresh = env.start(&[]).await;
     let sources = [source_line(&fresh, "deb", "deb", "bookworm", "main")];
     let apt = Apt::new(

@@ -350,17 +350,9 @@ async fn dnf_rejects_tampered_repomd_and_wrong_key(backend: Backend) {
         .bytes()
         .await
         .unwrap();
-    let key = artifactd::storage::StorageKey::Index {
-        repo_id: 1,
-        sha256: sha256_hex(&repomd),
-    };
     let original = String::from_utf8(repomd.to_vec()).unwrap();
     let tampered = original.replacen("<revision>", "<revision>1", 1);
-    env.storage()
-        .await
-        .put_bytes(&key, tampered.into_bytes().into(), "application/xml")
-        .await
-        .unwrap();
+    env.tamper_index(1, &repomd, tampered.into_bytes()).await;
     let fresh = env.start(&[]).await;
     let fresh_repo = text(&fresh, "/repo/rpm/good/el9/good.repo").await;
     let dnf = Dnf::new(&dir.join("tampered"), &[("good.repo", &fresh_repo)]);

@@ -11,6 +11,8 @@ both_backends!(
     dnf_resolves_downloads_and_matches_createrepo_c,
     dnf_rejects_tampered_repomd_and_wrong_key,
     rpm_bad_uploads_change_nothing,
+    two_instances_concurrent_rpm_uploads,
+    dnf_trusts_either_key_during_rotation,
 );
 
 fn file(path: &Path) -> (String, Vec<u8>) {
@@ -503,4 +505,153 @@ async fn rpm_bad_uploads_change_nothing(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
+}
+
+/// Fetches repomd.xml and every file it names, checks their checksums and
+/// sizes (compressed and open), and returns how many packages primary lists.
+async fn check_repodata(server: &Server, repo: &str, dist: &str) -> usize {
+    let base = format!("/repo/rpm/{repo}/{dist}");
+    let repomd = text(server, &format!("{base}/repodata/repomd.xml")).await;
+    let mut packages = None;
+    for data in repomd.split("<data type=\"").skip(1) {
+        let field = |start: &str, end: &str| {
+            let s = &data[data.find(start).unwrap() + start.len()..];
+            s[..s.find(end).unwrap()].to_owned()
+        };
+        let kind = field("", "\"");
+        let href = field("<location href=\"", "\"");
+        let gz = server.get(&format!("{base}/{href}")).await;
+        assert_eq!(gz.status(), 200, "{href} named by repomd.xml");
+        let gz = gz.bytes().await.unwrap();
+        assert_eq!(
+            sha256_hex(&gz),
+            field("<checksum type=\"sha256\">", "<"),
+            "{kind}"
+        );
+        assert_eq!(gz.len().to_string(), field("<size>", "<"), "{kind}");
+        let mut xml = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&gz[..]), &mut xml)
+            .unwrap();
+        assert_eq!(
+            sha256_hex(&xml),
+            field("<open-checksum type=\"sha256\">", "<"),
+            "{kind}"
+        );
+        assert_eq!(xml.len().to_string(), field("<open-size>", "<"), "{kind}");
+        let xml = String::from_utf8(xml).unwrap();
+        let count = xml.matches("<package ").count();
+        assert!(xml.contains(&format!("packages=\"{count}\"")), "{kind}");
+        if let Some(n) = packages {
+            assert_eq!(n, count, "{kind} lists another number of packages");
+        }
+        packages = Some(count);
+    }
+    packages.expect("repomd.xml names metadata")
+}
+
+async fn two_instances_concurrent_rpm_uploads(backend: Backend) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let env = TestEnv::new(backend).await;
+    let opts = [("ARTIFACTD_PUBLISH_CACHE_TTL_MS", "100")];
+    let a = Arc::new(env.start(&opts).await);
+    let b = Arc::new(env.start(&opts).await);
+    let dir = env.dir.path().join("build");
+    let names: Vec<String> = (0..24).map(|i| format!("pkg{i:02}")).collect();
+    let built: Vec<PathBuf> = names
+        .iter()
+        .map(|n| rpmbuild(&dir, &Spec::new(n, "1.0"), false).remove(0))
+        .collect();
+    upload(&a, "shared", "el9", &[&built[0]]).await;
+
+    // Readers on both instances: every repomd.xml they get names files that
+    // exist and match, and the package count never goes backwards.
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = [a.clone(), b.clone()]
+        .into_iter()
+        .map(|server| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let (mut last, mut reads) = (0, 0);
+                while !stop.load(Ordering::Relaxed) {
+                    let n = check_repodata(&server, "shared", "el9").await;
+                    assert!(n >= last, "repodata went backwards: {last} -> {n}");
+                    (last, reads) = (n, reads + 1);
+                }
+                reads
+            })
+        })
+        .collect();
+    let uploads: Vec<_> = built[1..]
+        .iter()
+        .enumerate()
+        .map(|(i, path)| {
+            let server = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let path = path.clone();
+            tokio::spawn(async move { upload(&server, "shared", "el9", &[&path]).await })
+        })
+        .collect();
+    for u in uploads {
+        u.await.unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        assert!(r.await.unwrap() > 0);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for server in [&a, &b] {
+        assert_eq!(check_repodata(server, "shared", "el9").await, names.len());
+    }
+    // And dnf, through the second instance, sees every package.
+    let repo_file = text(&b, "/repo/rpm/shared/el9/shared.repo").await;
+    let dnf = Dnf::new(&env.dir.path().join("dnf"), &[("shared.repo", &repo_file)]);
+    assert_eq!(dnf.lines(&["repoquery", "--queryformat", "%{name}"]), names);
+}
+
+async fn dnf_trusts_either_key_during_rotation(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let server = env.start(&[]).await;
+    let dir = env.dir.path();
+    let built = rpmbuild(&dir.join("build"), &Spec::new("rotated", "1.0"), false);
+    upload(&server, "r", "el9", &[&built[0]]).await;
+    let old_key = text(&server, "/repo/rpm/r/pubkey").await;
+    let resp = server
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/repos/rpm/r/keys",
+            ADMIN_TOKEN,
+            Some(serde_json::json!({ "algorithm": "ed25519", "transition_secs": 3600 })),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let both = text(&server, "/repo/rpm/r/pubkey").await;
+    assert_eq!(both.matches("BEGIN PGP PUBLIC KEY BLOCK").count(), 2);
+    assert_eq!(
+        text(&server, "/repo/rpm/r/el9/repodata/repomd.xml.key").await,
+        both
+    );
+    let new_key = both[both.rfind("-----BEGIN PGP PUBLIC KEY BLOCK-----").unwrap()..].to_owned();
+    let repo_file = text(&server, "/repo/rpm/r/el9/r.repo").await;
+    for (name, key) in [("old", &old_key), ("new", &new_key)] {
+        let key_path = dir.join(format!("{name}.asc"));
+        std::fs::write(&key_path, key).unwrap();
+        let own = repo_file
+            .lines()
+            .map(|l| {
+                if l.starts_with("gpgkey=") {
+                    format!("gpgkey=file://{}", key_path.display())
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let dnf = Dnf::new(&dir.join(name), &[("r.repo", &own)]);
+        assert_eq!(
+            dnf.lines(&["repoquery", "--queryformat", "%{name}"]),
+            ["rotated"],
+            "a client trusting only the {name} key"
+        );
+    }
 }

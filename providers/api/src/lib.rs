@@ -98,14 +98,74 @@ pub trait Provider: Send + Sync + 'static {
         Resolution::Serve(path.to_owned())
     }
 
+    /// Orders two stored versions of one package the way the format's
+    /// clients do (dpkg, PEP 440, rpmvercmp), so the web UI calls the same
+    /// version "newest" as `apt-get`, pip or dnf would. The default reads
+    /// runs of digits as numbers (`1.10` after `1.9`).
+    fn compare_versions(&self, a: &str, b: &str) -> std::cmp::Ordering {
+        natural_cmp(a, b)
+    }
+
+    /// One line about a package for listings (a summary or the first line
+    /// of a description); empty if the format has none.
+    fn summary(&self, package: &PackageRecord) -> String {
+        let _ = package;
+        String::new()
+    }
+
     /// What the web UI shows about one package beyond name and version.
     fn describe(&self, package: &PackageRecord) -> Vec<Field> {
         let _ = package;
         Vec::new()
     }
 
-    /// Ready-to-copy client instructions for a repository.
-    fn install_snippets(&self, repo: &RepoInfo, base_url: &str) -> Vec<Snippet>;
+    /// Ready-to-copy client instructions for a repository, or for one
+    /// package of it when `ctx.package` is set.
+    fn install_snippets(&self, ctx: &SnippetContext<'_>) -> Vec<Snippet>;
+}
+
+/// What [`Provider::install_snippets`] may use.
+#[derive(Debug)]
+pub struct SnippetContext<'a> {
+    pub repo: &'a RepoInfo,
+    /// Scheme, host and port clients reach the server at; no trailing slash.
+    pub base_url: &'a str,
+    /// The distinct [`NewPackage::section`]s the repository holds, sorted
+    /// (apt `dist/component`, rpm dists), so snippets name real ones.
+    pub sections: &'a [String],
+    /// The package a package page is about (its newest version).
+    pub package: Option<&'a PackageRecord>,
+}
+
+/// Compares strings piecewise, runs of ASCII digits by numeric value and
+/// everything else by bytes: `a2 < a10`, `1.9 < 1.10`.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return a.cmp(b),
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let run = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (n, m) = (run(x), run(y));
+                let trim = |s: &[u8]| -> usize { s.iter().take_while(|&&c| c == b'0').count() };
+                let (dx, dy) = (&x[trim(&x[..n])..n], &y[trim(&y[..m])..m]);
+                let ord = dx.len().cmp(&dy.len()).then_with(|| dx.cmp(dy));
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+                (x, y) = (&x[n..], &y[m..]);
+            }
+            (Some(c), Some(d)) => {
+                if c != d {
+                    return c.cmp(d);
+                }
+                (x, y) = (&x[1..], &y[1..]);
+            }
+        }
+    }
 }
 
 /// Query parameters and identity of one `/addpkg` call.
@@ -362,5 +422,21 @@ impl ProviderError {
             code,
             message: message.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_cmp;
+    use std::cmp::Ordering::*;
+
+    #[test]
+    fn natural_order_reads_numbers() {
+        assert_eq!(natural_cmp("1.9", "1.10"), Less);
+        assert_eq!(natural_cmp("a10", "a2"), Greater);
+        assert_eq!(natural_cmp("1.0", "1.0"), Equal);
+        assert_eq!(natural_cmp("1.0", "1.0.1"), Less);
+        assert_eq!(natural_cmp("01", "1"), Less, "ties fall back to bytes");
+        assert_eq!(natural_cmp("1.0b", "1.0a"), Greater);
     }
 }

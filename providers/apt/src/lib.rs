@@ -10,7 +10,7 @@
 
 use artifactd_provider_api::{
     Field, IndexFile, NewFile, NewPackage, PackageRecord, Provider, ProviderError, RenderInput,
-    RepoInfo, Snippet, UploadContext, UploadedFile,
+    Snippet, SnippetContext, UploadContext, UploadedFile,
 };
 use serde_json::json;
 
@@ -327,15 +327,7 @@ impl Provider for AptProvider {
     }
 
     fn describe(&self, package: &PackageRecord) -> Vec<Field> {
-        let control: Paragraph = serde_json::from_value(
-            package
-                .metadata
-                .get("control")
-                .or_else(|| package.metadata.get("dsc"))
-                .cloned()
-                .unwrap_or_default(),
-        )
-        .unwrap_or_default();
+        let control = control_of(package);
         let (dist, component) = package
             .section
             .split_once('/')
@@ -375,22 +367,89 @@ impl Provider for AptProvider {
         fields
     }
 
-    fn install_snippets(&self, repo: &RepoInfo, base_url: &str) -> Vec<Snippet> {
-        let root = format!("{base_url}/repo/apt/{}", repo.name);
-        vec![
-            Snippet {
-                title: "Set up this machine (key in /etc/apt/keyrings, deb822 source)".into(),
-                text: format!("curl -fsSL {root}/dists/DIST/install | sudo sh"),
-            },
-            Snippet {
-                title: format!("Or by hand: /etc/apt/sources.list.d/{}.sources", repo.name),
-                text: format!(
-                    "# curl -fsSL {root}/pubkey | sudo tee /etc/apt/keyrings/{name}.asc\nTypes: deb\nURIs: {root}\nSuites: DIST\nComponents: main\nSigned-By: /etc/apt/keyrings/{name}.asc",
-                    name = repo.name
-                ),
-            },
-        ]
+    fn compare_versions(&self, a: &str, b: &str) -> std::cmp::Ordering {
+        match (
+            a.parse::<debversion::Version>(),
+            b.parse::<debversion::Version>(),
+        ) {
+            (Ok(x), Ok(y)) => x.cmp(&y),
+            _ => a.cmp(b),
+        }
     }
+
+    fn summary(&self, package: &PackageRecord) -> String {
+        control_of(package)
+            .get("Description")
+            .and_then(|d| d.lines().next())
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    }
+
+    fn install_snippets(&self, ctx: &SnippetContext<'_>) -> Vec<Snippet> {
+        let name = &ctx.repo.name;
+        let root = format!("{}/repo/apt/{name}", ctx.base_url);
+        // dist -> its components, in the order the sections are given.
+        let mut dists: Vec<(&str, Vec<&str>)> = Vec::new();
+        for section in ctx.sections {
+            let (dist, component) = section.split_once('/').unwrap_or((section, "main"));
+            match dists.iter_mut().find(|(d, _)| *d == dist) {
+                Some((_, components)) => components.push(component),
+                None => dists.push((dist, vec![component])),
+            }
+        }
+        if dists.is_empty() {
+            dists.push(("DIST", vec!["main"]));
+        }
+        let mut out = Vec::new();
+        if let Some(p) = ctx.package {
+            let (dist, _) = p.section.split_once('/').unwrap_or((&p.section, ""));
+            dists.retain(|(d, _)| *d == dist);
+            let install = if p.variant == "source" {
+                format!("apt-get source {}={}", p.name, p.version)
+            } else {
+                format!("sudo apt-get install {}={}", p.name, p.version)
+            };
+            out.push(Snippet {
+                title: format!(
+                    "Install {} {} (once the source below is set up)",
+                    p.name, p.version
+                ),
+                text: install,
+            });
+        }
+        for (dist, components) in dists {
+            out.push(Snippet {
+                title: format!("Set up {dist} on this machine (signing key and deb822 source)"),
+                text: format!(
+                    "curl -fsSL {root}/dists/{dist}/install | sudo sh\nsudo apt-get update"
+                ),
+            });
+            out.push(Snippet {
+                title: format!("Or by hand: /etc/apt/sources.list.d/{name}.sources"),
+                text: format!(
+                    "# sudo curl -fsSL -o /etc/apt/keyrings/{name}.asc {root}/pubkey\n\
+                     Types: deb\nURIs: {root}\nSuites: {dist}\nComponents: {}\n\
+                     Signed-By: /etc/apt/keyrings/{name}.asc",
+                    components.join(" ")
+                ),
+            });
+        }
+        out
+    }
+}
+
+/// A package's control stanza (binary) or `.dsc` fields (source).
+fn control_of(package: &PackageRecord) -> Paragraph {
+    serde_json::from_value(
+        package
+            .metadata
+            .get("control")
+            .or_else(|| package.metadata.get("dsc"))
+            .cloned()
+            .unwrap_or_default(),
+    )
+    .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use artifactd_provider_api::{FileRecord, IndexBody, SignError, Signer};
+use artifactd_provider_api::{FileRecord, IndexBody, RepoInfo, SignError, Signer};
 
 use super::*;
 
@@ -379,4 +379,71 @@ fn renders_signed_indices_with_all_in_every_arch() {
         "{contents}"
     );
     assert!(get("dists/bookworm/install").contains("Suites: bookworm"));
+}
+
+#[test]
+fn versions_order_as_dpkg_does() {
+    use std::cmp::Ordering::*;
+    let p = AptProvider::default();
+    assert_eq!(p.compare_versions("1.0-1", "1.0-1+b1"), Less);
+    assert_eq!(p.compare_versions("2.0~rc1-1", "2.0-1"), Less);
+    assert_eq!(p.compare_versions("1:0.5-1", "9.9-9"), Greater);
+    assert_eq!(p.compare_versions("1.10-1", "1.9-1"), Greater);
+}
+
+#[test]
+fn snippets_name_the_real_dists_and_components() {
+    use artifactd_provider_api::SnippetContext;
+    let p = AptProvider::default();
+    let sections = [
+        "bookworm/contrib".to_owned(),
+        "bookworm/main".to_owned(),
+        "trixie/main".to_owned(),
+    ];
+    let repo = repo();
+    let ctx = SnippetContext {
+        repo: &repo,
+        base_url: "http://h:1",
+        sections: &sections,
+        package: None,
+    };
+    let text: Vec<String> = p
+        .install_snippets(&ctx)
+        .into_iter()
+        .map(|s| s.text)
+        .collect();
+    let root = format!("http://h:1/repo/apt/{}", repo.name);
+    assert!(text.contains(&format!(
+        "curl -fsSL {root}/dists/bookworm/install | sudo sh\nsudo apt-get update"
+    )));
+    assert!(
+        text.iter()
+            .any(|t| t.contains("Suites: bookworm\nComponents: contrib main\n"))
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.contains("Suites: trixie\nComponents: main\n"))
+    );
+    // A package page: its own dist only, and the install line.
+    let debs = [upload_of(
+        &corpus("deb/jq_1.6-2.1+deb12u3_amd64.deb"),
+        "jq_1.6-2.1+deb12u3_amd64.deb",
+    )];
+    let pkgs = ingest(&[("dist", "trixie")], &debs).unwrap();
+    let record = record(&pkgs[0], &debs, 1);
+    assert_eq!(
+        p.summary(&record),
+        "lightweight and flexible command-line JSON processor"
+    );
+    let ctx = SnippetContext {
+        package: Some(&record),
+        ..ctx
+    };
+    let text: Vec<String> = p
+        .install_snippets(&ctx)
+        .into_iter()
+        .map(|s| s.text)
+        .collect();
+    assert_eq!(text[0], "sudo apt-get install jq=1.6-2.1+deb12u3");
+    assert!(text.iter().all(|t| !t.contains("bookworm")), "{text:?}");
 }

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use artifactd_provider_api::{
     DerivedFile, Field, IndexBody, IndexFile, NewFile, NewPackage, PackageRecord, Part, Provider,
-    ProviderError, ReadRequest, RenderInput, RepoInfo, Resolution, Snippet, UploadContext,
+    ProviderError, ReadRequest, RenderInput, Resolution, Snippet, SnippetContext, UploadContext,
     UploadedFile,
 };
 use pep440_rs::Version;
@@ -357,26 +357,52 @@ impl Provider for PypiProvider {
         out
     }
 
-    fn install_snippets(&self, repo: &RepoInfo, base_url: &str) -> Vec<Snippet> {
-        let root = format!("{base_url}/repo/pypi/{}", repo.name);
-        vec![
+    fn compare_versions(&self, a: &str, b: &str) -> std::cmp::Ordering {
+        match (a.parse::<Version>(), b.parse::<Version>()) {
+            (Ok(x), Ok(y)) => x.cmp(&y),
+            _ => a.cmp(b),
+        }
+    }
+
+    fn summary(&self, package: &PackageRecord) -> String {
+        package
+            .metadata
+            .get("summary")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn install_snippets(&self, ctx: &SnippetContext<'_>) -> Vec<Snippet> {
+        let root = format!("{}/repo/pypi/{}", ctx.base_url, ctx.repo.name);
+        let (what, requirement) = match ctx.package {
+            Some(p) => (
+                format!("{} {}", p.name, p.version),
+                format!("'{}=={}'", p.name, p.version),
+            ),
+            None => ("a package".to_owned(), "PACKAGE".to_owned()),
+        };
+        let mut out = vec![
             Snippet {
-                title: "Install with pip".into(),
-                text: format!("pip install --index-url {root}/simple/ PACKAGE"),
+                title: format!("Install {what} with pip"),
+                text: format!("pip install --index-url {root}/simple/ {requirement}"),
             },
             Snippet {
-                title: "Install with uv".into(),
-                text: format!("uv pip install --index-url {root}/simple/ PACKAGE"),
+                title: format!("Install {what} with uv"),
+                text: format!("uv pip install --index-url {root}/simple/ {requirement}"),
             },
-            Snippet {
+        ];
+        if ctx.package.is_none() {
+            out.push(Snippet {
                 title: "Use it for every pip command (pip.conf)".into(),
                 text: format!("[global]\nindex-url = {root}/simple/"),
-            },
-            Snippet {
+            });
+            out.push(Snippet {
                 title: "Upload with twine".into(),
                 text: format!("twine upload --repository-url {root}/ -u __token__ -p TOKEN dist/*"),
-            },
-        ]
+            });
+        }
+        out
     }
 }
 

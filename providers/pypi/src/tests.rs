@@ -1,6 +1,8 @@
 use super::*;
 use std::collections::BTreeMap;
 
+use artifactd_provider_api::RepoInfo;
+
 #[test]
 fn resolve_paths() {
     let p = PypiProvider::default();
@@ -152,4 +154,43 @@ fn growing_a_project_rewrites_few_parts_and_matches_a_fresh_render() {
     let html = String::from_utf8(after["+simple/big/index.html"].0.clone()).unwrap();
     assert!(html.contains("data-yanked=\"bad &lt;build&gt;\""));
     assert_eq!(html.matches("<a href=").count(), 501);
+}
+
+#[test]
+fn versions_order_as_pep_440_does() {
+    use std::cmp::Ordering::*;
+    let p = PypiProvider::default();
+    assert_eq!(p.compare_versions("1.0rc1", "1.0"), Less);
+    assert_eq!(p.compare_versions("1.0.post1", "1.0"), Greater);
+    assert_eq!(p.compare_versions("1.10", "1.9"), Greater);
+    assert_eq!(p.compare_versions("1.0", "1.0.0"), Equal);
+}
+
+#[test]
+fn package_snippets_pin_the_version() {
+    let repo = RepoInfo {
+        id: 1,
+        provider: "pypi".into(),
+        name: "py".into(),
+        settings: json!({}),
+    };
+    let rec = record(1, 1, "alpha-pkg", "2.0", None);
+    let ctx = SnippetContext {
+        repo: &repo,
+        base_url: "http://h:1",
+        sections: &[],
+        package: Some(&rec),
+    };
+    let text: Vec<String> = PypiProvider::default()
+        .install_snippets(&ctx)
+        .into_iter()
+        .map(|s| s.text)
+        .collect();
+    assert_eq!(
+        text,
+        [
+            "pip install --index-url http://h:1/repo/pypi/py/simple/ 'alpha-pkg==2.0'",
+            "uv pip install --index-url http://h:1/repo/pypi/py/simple/ 'alpha-pkg==2.0'",
+        ]
+    );
 }

@@ -158,11 +158,10 @@ fn check_header(f: &mut File, offset: u64, file_size: u64, what: &str) -> Result
         // NULL, CHAR, INT8, INT16, INT32, INT64, STRING, BIN, STRING_ARRAY, I18NSTRING
         let width: u64 = match kind {
             0 => 0,
-            1 | 2 | 7 => 1,
+            1 | 2 | 6..=9 => 1,
             3 => 2,
             4 => 4,
             5 => 8,
-            6 | 8 | 9 => 1,
             _ => return Err(format!("the {what} has an entry of unknown type {kind}")),
         };
         let fits = u64::from(off) < u64::from(data).max(1)
@@ -196,22 +195,22 @@ fn check_layout(f: &mut File, file_size: u64) -> Result<(u64, u64)> {
     Ok((header_start, header_end))
 }
 
-/// Hashes `len` bytes (or to the end) from the current position.
+/// Feeds `len` bytes (or all to the end) from the current position to `sink`.
 fn hash_range(
     r: &mut impl Read,
     len: Option<u64>,
     mut sink: impl FnMut(&[u8]),
-) -> std::io::Result<u64> {
+) -> std::io::Result<()> {
     let mut buf = vec![0u8; 256 * 1024];
     let mut done = 0u64;
     loop {
         let want = len.map_or(buf.len() as u64, |l| (l - done).min(buf.len() as u64)) as usize;
         if want == 0 {
-            return Ok(done);
+            return Ok(());
         }
         let n = r.read(&mut buf[..want])?;
         if n == 0 {
-            return Ok(done);
+            return Ok(());
         }
         sink(&buf[..n]);
         done += n as u64;

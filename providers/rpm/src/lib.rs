@@ -11,7 +11,7 @@
 
 use artifactd_provider_api::{
     Field, IndexFile, NewFile, NewPackage, PackageRecord, Provider, ProviderError, RenderInput,
-    RepoInfo, Snippet, UploadContext, UploadedFile,
+    Snippet, SnippetContext, UploadContext, UploadedFile,
 };
 
 pub mod header;
@@ -19,6 +19,7 @@ mod render;
 pub mod xml;
 
 use header::RpmInfo;
+use serde::Deserialize;
 
 /// The rpm provider.
 #[derive(Default)]
@@ -122,8 +123,7 @@ impl Provider for RpmProvider {
             );
             let letter = parsed.name[..1].to_ascii_lowercase();
             let version = evr(&info);
-            let metadata =
-                serde_json::to_value(&info).map_err(|e| ProviderError::Render(e.to_string()))?;
+            let metadata = serde_json::to_value(&info).expect("RpmInfo is plain data");
             out.push(NewPackage {
                 name: parsed.name,
                 version,
@@ -148,7 +148,7 @@ impl Provider for RpmProvider {
     }
 
     fn describe(&self, package: &PackageRecord) -> Vec<Field> {
-        let Ok(info) = serde_json::from_value::<RpmInfo>(package.metadata.clone()) else {
+        let Ok(info) = RpmInfo::deserialize(&package.metadata) else {
             return Vec::new();
         };
         let deps = |list: &[header::Dep]| {
@@ -199,18 +199,52 @@ impl Provider for RpmProvider {
         fields
     }
 
-    fn install_snippets(&self, repo: &RepoInfo, base_url: &str) -> Vec<Snippet> {
-        let root = format!("{base_url}/repo/rpm/{}", repo.name);
-        vec![Snippet {
-            title: format!(
-                "/etc/yum.repos.d/{}.repo (replace DIST, e.g. el9)",
-                repo.name
-            ),
-            text: format!(
-                "sudo curl -fsSL -o /etc/yum.repos.d/{name}.repo {root}/DIST/{name}.repo",
-                name = repo.name
-            ),
-        }]
+    fn compare_versions(&self, a: &str, b: &str) -> std::cmp::Ordering {
+        rpm_version::Evr::parse(a).cmp(&rpm_version::Evr::parse(b))
+    }
+
+    fn summary(&self, package: &PackageRecord) -> String {
+        RpmInfo::deserialize(&package.metadata)
+            .map(|info| info.summary)
+            .unwrap_or_default()
+    }
+
+    fn install_snippets(&self, ctx: &SnippetContext<'_>) -> Vec<Snippet> {
+        let name = &ctx.repo.name;
+        let root = format!("{}/repo/rpm/{name}", ctx.base_url);
+        let mut dists: Vec<&str> = match ctx.package {
+            Some(p) => vec![p.section.as_str()],
+            None => ctx.sections.iter().map(String::as_str).collect(),
+        };
+        if dists.is_empty() {
+            dists.push("DIST");
+        }
+        let mut out = Vec::new();
+        if let Some(p) = ctx.package {
+            out.push(Snippet {
+                title: format!(
+                    "Install {} {} (once the repository below is set up)",
+                    p.name, p.version
+                ),
+                text: format!("sudo dnf install {}-{}", p.name, p.version),
+            });
+        }
+        for dist in dists {
+            out.push(Snippet {
+                title: format!("Set up {dist} on this machine: /etc/yum.repos.d/{name}.repo"),
+                text: format!(
+                    "sudo curl -fsSL -o /etc/yum.repos.d/{name}.repo {root}/{dist}/{name}.repo"
+                ),
+            });
+            out.push(Snippet {
+                title: format!("The {name}.repo file for {dist}"),
+                text: render::repo_file(name, dist)
+                    .replace(artifactd_provider_api::BASE_URL, ctx.base_url)
+                    .trim_end()
+                    .to_owned(),
+            });
+        }
+        out
     }
 }
 

@@ -217,7 +217,7 @@ fn repomd(built: &[Built], now_secs: i64) -> String {
 }
 
 /// The dnf/yum configuration for one dist.
-fn repo_file(repo: &str, dist: &str) -> String {
+pub fn repo_file(repo: &str, dist: &str) -> String {
     format!(
         "[{repo}-{dist}]\n\
          name={repo} ({dist})\n\

@@ -427,3 +427,47 @@ fn xml_escape_drops_characters_xml_cannot_carry() {
         "a&lt;b&gt;&amp;&quot;cd\te"
     );
 }
+
+#[test]
+fn versions_order_as_rpm_does() {
+    use std::cmp::Ordering::*;
+    let p = RpmProvider::default();
+    assert_eq!(p.compare_versions("1.0-1", "1.0-2"), Less);
+    assert_eq!(p.compare_versions("1:0.1-1", "9.9-9"), Greater);
+    assert_eq!(p.compare_versions("1.0~rc1-1", "1.0-1"), Less);
+    assert_eq!(p.compare_versions("1.10-1.el9", "1.9-1.el9"), Greater);
+}
+
+#[test]
+fn snippets_give_each_dists_repo_file() {
+    use artifactd_provider_api::SnippetContext;
+    let repo = repo();
+    let sections = ["el9".to_owned(), "fc40".to_owned()];
+    let ctx = SnippetContext {
+        repo: &repo,
+        base_url: "http://h:1",
+        sections: &sections,
+        package: None,
+    };
+    let text: Vec<String> = RpmProvider::default()
+        .install_snippets(&ctx)
+        .into_iter()
+        .map(|s| s.text)
+        .collect();
+    let root = format!("http://h:1/repo/rpm/{}", repo.name);
+    for dist in ["el9", "fc40"] {
+        assert!(
+            text.iter()
+                .any(|t| t.contains(&format!("baseurl={root}/{dist}/"))),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains(&format!("gpgkey={root}/pubkey")))
+        );
+    }
+    assert!(
+        text.iter()
+            .all(|t| !t.contains(artifactd_provider_api::BASE_URL))
+    );
+}

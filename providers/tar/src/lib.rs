@@ -13,7 +13,7 @@ use std::io::{self, BufReader, Read};
 use artifactd_provider_api::limits::Bounded;
 use artifactd_provider_api::{
     IndexBody, IndexFile, NewFile, NewPackage, PackageRecord, Provider, ProviderError, ReadRequest,
-    RenderInput, RepoInfo, Resolution, Snippet, UploadContext, UploadedFile, is_safe_segment,
+    RenderInput, Resolution, Snippet, SnippetContext, UploadContext, UploadedFile, is_safe_segment,
 };
 use serde_json::{Value, json};
 
@@ -389,16 +389,45 @@ impl Provider for TarProvider {
         }
     }
 
-    fn install_snippets(&self, repo: &RepoInfo, base_url: &str) -> Vec<Snippet> {
-        let root = format!("{base_url}/repo/tar/{}", repo.name);
+    fn compare_versions(&self, a: &str, b: &str) -> Ordering {
+        compare_versions(a, b)
+    }
+
+    fn install_snippets(&self, ctx: &SnippetContext<'_>) -> Vec<Snippet> {
+        let root = format!("{}/repo/tar/{}", ctx.base_url, ctx.repo.name);
+        if let Some(p) = ctx.package {
+            let mut out = vec![Snippet {
+                title: format!("Download {} {}", p.name, p.version),
+                text: p
+                    .files
+                    .iter()
+                    .map(|f| format!("curl -fLO {root}/{}", f.path))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            }];
+            if let [only] = p.files.as_slice() {
+                out.push(Snippet {
+                    title: format!("Always the newest version of {}", p.name),
+                    text: format!("curl -fL -o {} {root}/{}/latest", only.filename, p.name),
+                });
+            }
+            return out;
+        }
         vec![
             Snippet {
                 title: "Download the newest version of a package".into(),
-                text: format!("curl -fLO {root}/NAME/latest"),
+                text: format!("curl -fL -o FILE {root}/NAME/latest"),
             },
             Snippet {
-                title: "List packages and versions".into(),
+                title: "List packages and versions (JSON)".into(),
                 text: format!("curl -fsS {root}/"),
+            },
+            Snippet {
+                title: "Upload".into(),
+                text: format!(
+                    "curl -u ci:$TOKEN -F f=@NAME-1.0.tar.gz '{}/addpkg?provider=tar&reponame={}'",
+                    ctx.base_url, ctx.repo.name
+                ),
             },
         ]
     }

@@ -3,7 +3,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::*;
-use artifactd_provider_api::FileRecord;
+use artifactd_provider_api::{FileRecord, RepoInfo};
 
 fn repo() -> RepoInfo {
     RepoInfo {

@@ -57,6 +57,26 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub publish: PublishSettings,
     pub signing: SigningSettings,
+    pub ui: UiSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiSettings {
+    /// A directory whose `*.html` and `style.css` replace the built-in
+    /// templates of the same name (the others stay built in).
+    pub templates_dir: Option<PathBuf>,
+    /// Packages per page on repository pages (a page may ask for up to 500).
+    pub page_size: usize,
+}
+
+impl Default for UiSettings {
+    fn default() -> Self {
+        UiSettings {
+            templates_dir: None,
+            page_size: 50,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -125,6 +145,7 @@ impl Default for Settings {
             storage: StorageSettings::default(),
             publish: PublishSettings::default(),
             signing: SigningSettings::default(),
+            ui: UiSettings::default(),
         }
     }
 }
@@ -204,6 +225,8 @@ pub const ENV: &[(&str, &str)] = &[
     ),
     ("ARTIFACTD_SIGNING_ALGORITHM", "signing.algorithm"),
     ("ARTIFACTD_SIGNING_KEY_FILE", "signing.key_file"),
+    ("ARTIFACTD_UI_TEMPLATES_DIR", "ui.templates_dir"),
+    ("ARTIFACTD_UI_PAGE_SIZE", "ui.page_size"),
 ];
 
 impl Settings {
@@ -268,6 +291,8 @@ impl Settings {
             "publish.gc_interval_secs" => self.publish.gc_interval_secs = num(v)?,
             "signing.algorithm" => self.signing.algorithm = v.into(),
             "signing.key_file" => self.signing.key_file = opt(v).map(PathBuf::from),
+            "ui.templates_dir" => self.ui.templates_dir = opt(v).map(PathBuf::from),
+            "ui.page_size" => self.ui.page_size = num(v)? as usize,
             other => return Err(invalid(other, "unknown key")),
         }
         Ok(())
@@ -282,6 +307,9 @@ impl Settings {
                 "signing.algorithm",
                 "must be \"ed25519\" or \"rsa4096\"",
             ));
+        }
+        if !(1..=500).contains(&self.ui.page_size) {
+            return Err(invalid("ui.page_size", "must be between 1 and 500"));
         }
         if self.publish.lease_secs < 2 {
             return Err(invalid("publish.lease_secs", "must be at least 2"));
@@ -437,6 +465,7 @@ mod tests {
             "signing.algorithm" => "rsa4096",
             "max_upload_size" => "12345",
             k if k.starts_with("publish.") => "12345",
+            "ui.page_size" => "25",
             _ => "/some/value",
         };
         let defaults = toml::Value::try_from(Settings::default()).unwrap();

@@ -186,6 +186,27 @@ pub struct FileEntry {
     pub gone_at: Option<Instant>,
 }
 
+/// One name in a directory of the published tree ([`RepoState::list_dir`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DirEntry {
+    pub name: String,
+    pub kind: EntryKind,
+    /// Bytes, for files; 0 for directories and redirects.
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    Dir,
+    /// An index file of the current set.
+    Index,
+    /// A redirect of the current set (tar's `latest`).
+    Redirect,
+    /// A package file.
+    Package,
+}
+
 /// What a path of a repository answers with.
 #[derive(Debug, Clone)]
 pub enum Lookup {
@@ -243,6 +264,8 @@ pub struct RepoState {
     pub info: RepoInfo,
     serve: RwLock<ServeView>,
     pub snapshot: Mutex<Snapshot>,
+    /// What the web UI lists, built from `snapshot` at its `seq` (`catalog::of`).
+    pub catalog: Mutex<Option<Arc<crate::catalog::Catalog>>>,
     /// Serialises refreshes and publishes on this instance.
     pub refresh_lock: tokio::sync::Mutex<()>,
 }
@@ -258,6 +281,7 @@ impl RepoState {
             },
             serve: RwLock::default(),
             snapshot: Mutex::default(),
+            catalog: Mutex::default(),
             refresh_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -374,6 +398,59 @@ impl RepoState {
         view.sets.insert(0, set);
         view.sets.retain(|s| s.live(now, grace));
         view.checked_at = Some(Instant::now());
+    }
+
+    /// What the published tree holds directly under the directory `dir`
+    /// (`""` for the root, else ending in `/`): index files of the current
+    /// set and live package files, subdirectories first, each by name.
+    pub fn list_dir(&self, dir: &str) -> Vec<DirEntry> {
+        use std::collections::BTreeMap;
+        let view = self.serve.read().expect("lock");
+        let entry = |kind, size| DirEntry {
+            name: String::new(),
+            kind,
+            size,
+        };
+        let indices = view.sets.first().into_iter().flat_map(|set| {
+            set.entries.iter().map(move |(path, e)| match e {
+                IndexEntry::File { size, .. } => (path.as_str(), entry(EntryKind::Index, *size)),
+                IndexEntry::Redirect(_) => (path.as_str(), entry(EntryKind::Redirect, 0)),
+            })
+        });
+        let packages = view
+            .files
+            .iter()
+            .filter(|(_, f)| f.gone_at.is_none())
+            .map(|(path, f)| (path.as_str(), entry(EntryKind::Package, f.size)));
+        let mut dirs: BTreeMap<&str, ()> = BTreeMap::new();
+        let mut files: BTreeMap<&str, DirEntry> = BTreeMap::new();
+        for (path, e) in indices.chain(packages) {
+            let Some(rest) = path.strip_prefix(dir) else {
+                continue;
+            };
+            match rest.split_once('/') {
+                Some((sub, _)) if !sub.is_empty() => {
+                    dirs.insert(sub, ());
+                }
+                None if !rest.is_empty() => {
+                    files.insert(rest, e);
+                }
+                _ => {}
+            }
+        }
+        let mut out: Vec<DirEntry> = dirs
+            .into_keys()
+            .map(|name| DirEntry {
+                name: name.to_owned(),
+                kind: EntryKind::Dir,
+                size: 0,
+            })
+            .collect();
+        out.extend(files.into_iter().map(|(name, e)| DirEntry {
+            name: name.to_owned(),
+            ..e
+        }));
+        out
     }
 
     /// The current index set, if anything was published.
@@ -609,6 +686,85 @@ mod tests {
             cached.get().is_none(),
             "a superseded set still holds its bytes"
         );
+    }
+
+    #[test]
+    fn directories_list_the_current_set_and_live_files() {
+        let s = state();
+        let grace = Duration::from_secs(60);
+        s.install_published(
+            Arc::new(IndexSetView::from_manifest(
+                1,
+                Manifest::from([("dists/old/Release".to_owned(), file("0"))]),
+            )),
+            1,
+            grace,
+        );
+        s.install_published(
+            Arc::new(IndexSetView::from_manifest(
+                2,
+                Manifest::from([
+                    ("dists/a/Release".to_owned(), file("1")),
+                    (
+                        "dists/a/main/binary-amd64/Packages.gz".to_owned(),
+                        file("2"),
+                    ),
+                    ("pubkey".to_owned(), file("3")),
+                    (
+                        "x/latest".to_owned(),
+                        ManifestEntry::Redirect {
+                            redirect: "x/1/x.tar".into(),
+                        },
+                    ),
+                ]),
+            )),
+            2,
+            grace,
+        );
+        for (path, gone) in [
+            ("pool/main/h/hello.deb", false),
+            ("pool/main/h/old.deb", true),
+        ] {
+            s.serve.write().unwrap().files.insert(
+                path.into(),
+                FileEntry {
+                    sha256: "9".into(),
+                    size: 7,
+                    content_type: "t".into(),
+                    gone_at: gone.then(Instant::now),
+                },
+            );
+        }
+        let names = |dir: &str| {
+            s.list_dir(dir)
+                .into_iter()
+                .map(|e| (e.name, e.kind))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(""),
+            [
+                ("dists".into(), EntryKind::Dir),
+                ("pool".into(), EntryKind::Dir),
+                ("x".into(), EntryKind::Dir),
+                ("pubkey".into(), EntryKind::Index),
+            ]
+        );
+        assert_eq!(
+            names("dists/a/"),
+            [
+                ("main".into(), EntryKind::Dir),
+                ("Release".into(), EntryKind::Index),
+            ],
+            "only the current set; superseded dists are not listed"
+        );
+        assert_eq!(names("dists/"), [("a".into(), EntryKind::Dir)]);
+        assert_eq!(
+            names("pool/main/h/"),
+            [("hello.deb".into(), EntryKind::Package)]
+        );
+        assert_eq!(names("x/"), [("latest".into(), EntryKind::Redirect)]);
+        assert!(names("nothing/").is_empty());
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! - `POST /addpkg`, and `POST /repo/...` for providers with their own upload
 //!   protocol: uploads ([`addpkg`]);
 //! - `GET|HEAD /repo/<provider>/<repo>/<path>`: what package clients read ([`repo`]);
-//! - `/api/v1/...` and `/healthz`: JSON for people and CI ([`api`]).
+//! - `/api/v1/...` and `/healthz`: JSON for people and CI ([`api`]);
+//! - `/`, `/search`, `/repos/...`: HTML pages for people, and HTML error
+//!   pages for browsers ([`ui`]).
 
 use std::sync::Arc;
 
@@ -22,15 +24,19 @@ mod error;
 mod repo;
 mod ui;
 
+pub use ui::Ui;
+
 /// Runs the HTTP server until interrupted.
 pub async fn serve(app: Arc<App>) -> std::io::Result<()> {
     let listen = app.settings.listen;
+    let ui = web::Data::new(Ui::new(&app.settings.ui).map_err(std::io::Error::other)?);
     let data = web::Data::from(app);
     tracing::info!(%listen, "listening");
     HttpServer::new(move || {
         ActixApp::new()
             .app_data(data.clone())
-            .app_data(web::Data::new(ui::environment()))
+            .app_data(ui.clone())
+            .wrap(actix_web::middleware::from_fn(ui::html_errors))
             .configure(routes)
     })
     .bind(listen)?
@@ -46,6 +52,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .route("/", web::get().to(ui::home))
     .route("/static/style.css", web::get().to(ui::style))
+    .route("/search", web::get().to(ui::search))
+    .route("/repos/{provider}/{repo}", web::get().to(ui::repository))
+    .route("/repos/{provider}/{repo}/", web::get().to(ui::repository))
+    .route(
+        "/repos/{provider}/{repo}/packages/{name}",
+        web::get().to(ui::package),
+    )
+    .route(
+        "/repos/{provider}/{repo}/files/{path:.*}",
+        web::get().to(ui::files),
+    )
     .route("/addpkg", web::post().to(addpkg::addpkg))
     .route("/healthz", web::get().to(api::healthz))
     .service(

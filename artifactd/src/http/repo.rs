@@ -61,7 +61,18 @@ pub async fn get(
         Resolution::NotFound => return Err(not_found(&provider_name, &repo_name, &path)),
     };
     let missing = || not_found(&provider_name, &repo_name, &path);
-    let mut resp = serve(&app, &req, &state, &target, missing).await?;
+    let mut resp = match serve(&app, &req, &state, &target, missing).await {
+        // Clients never read a directory; a browser is shown its listing.
+        Err(Error::NotFound { .. })
+            if super::ui::wants_html(&req)
+                && let Some(listing) = super::ui::directory_listing(&state, &path) =>
+        {
+            return Ok(HttpResponse::Found()
+                .insert_header((header::LOCATION, listing))
+                .finish());
+        }
+        other => other?,
+    };
     if negotiated {
         resp.headers_mut()
             .append(header::VARY, header::HeaderValue::from_static("Accept"));

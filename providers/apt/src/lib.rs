@@ -358,9 +358,15 @@ impl Provider for AptProvider {
             "Installed-Size",
         ] {
             if let Some(v) = control.get(name) {
+                // Debian marks blank lines of a long description with a lone ".".
+                let value = v
+                    .lines()
+                    .map(|l| if l.trim() == "." { "" } else { l })
+                    .collect::<Vec<_>>()
+                    .join("\n");
                 fields.push(Field {
                     label: name.into(),
-                    value: v.into(),
+                    value,
                 });
             }
         }

@@ -76,6 +76,8 @@ start_services() { # DIR
   ensure_packages mariadb-server mariadb-client
   # rpm tests: rpmbuild, dnf (with the download plugin), createrepo_c as the reference
   ensure_packages rpm dnf dnf-plugins-core createrepo-c
+  # web UI tests: pages loaded and screenshotted in headless Chromium
+  ensure_packages chromium
   ensure_s3s
   ensure_python_tools
 

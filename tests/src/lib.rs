@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio::process::{Child, Command};
 
 pub mod apt;
+pub mod browser;
 pub mod pypi;
 pub mod rpm;
 

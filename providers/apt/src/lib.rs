@@ -424,23 +424,32 @@ impl Provider for AptProvider {
                 text: install,
             });
         }
-        for (dist, components) in dists {
+        for (dist, _) in &dists {
             out.push(Snippet {
                 title: format!("Set up {dist} on this machine (signing key and deb822 source)"),
                 text: format!(
                     "curl -fsSL {root}/dists/{dist}/install | sudo sh\nsudo apt-get update"
                 ),
             });
-            out.push(Snippet {
-                title: format!("Or by hand: /etc/apt/sources.list.d/{name}.sources"),
-                text: format!(
-                    "# sudo curl -fsSL -o /etc/apt/keyrings/{name}.asc {root}/pubkey\n\
-                     Types: deb\nURIs: {root}\nSuites: {dist}\nComponents: {}\n\
+        }
+        // By hand: one .sources file, a stanza per dist.
+        let stanzas: Vec<String> = dists
+            .iter()
+            .map(|(dist, components)| {
+                format!(
+                    "Types: deb\nURIs: {root}\nSuites: {dist}\nComponents: {}\n\
                      Signed-By: /etc/apt/keyrings/{name}.asc",
                     components.join(" ")
-                ),
-            });
-        }
+                )
+            })
+            .collect();
+        out.push(Snippet {
+            title: format!("Or by hand: the key, then /etc/apt/sources.list.d/{name}.sources"),
+            text: format!(
+                "# sudo curl -fsSL -o /etc/apt/keyrings/{name}.asc {root}/pubkey\n{}",
+                stanzas.join("\n\n")
+            ),
+        });
         out
     }
 }

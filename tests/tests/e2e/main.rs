@@ -10,3 +10,4 @@ mod rpcli;
 mod rpm;
 mod storage;
 mod tokens;
+mod ui;

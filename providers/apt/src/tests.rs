@@ -424,6 +424,11 @@ fn snippets_name_the_real_dists_and_components() {
         text.iter()
             .any(|t| t.contains("Suites: trixie\nComponents: main\n"))
     );
+    assert_eq!(
+        text.iter().filter(|t| t.contains("Types: deb")).count(),
+        1,
+        "one .sources file with a stanza per dist: {text:?}"
+    );
     // A package page: its own dist only, and the install line.
     let debs = [upload_of(
         &corpus("deb/jq_1.6-2.1+deb12u3_amd64.deb"),

@@ -187,9 +187,12 @@ struct RepoCard {
 pub async fn home(app: web::Data<App>, ui: web::Data<Ui>) -> Result<HttpResponse> {
     let mut groups: Vec<(String, Vec<RepoCard>)> = Vec::new();
     for row in app.db.list_repos().await? {
-        let Ok((format, state)) = open(&app, &row.provider, &row.name).await else {
+        // A repository of a format this build lacks is not listed; any
+        // other failure is the page's.
+        if app.registry.get(&row.provider).is_none() {
             continue;
-        };
+        }
+        let (format, state) = open(&app, &row.provider, &row.name).await?;
         let c = catalog::of(&state, format.as_ref());
         let card = RepoCard {
             provider: row.provider.clone(),
@@ -497,9 +500,10 @@ pub async fn search(
     let mut hits: Vec<(u8, Hit)> = Vec::new();
     if !q.is_empty() {
         for row in app.db.list_repos().await? {
-            let Ok((format, state)) = open(&app, &row.provider, &row.name).await else {
+            if app.registry.get(&row.provider).is_none() {
                 continue;
-            };
+            }
+            let (format, state) = open(&app, &row.provider, &row.name).await?;
             let c = catalog::of(&state, format.as_ref());
             hits.extend(c.search(&q).map(|(rank, e)| {
                 (

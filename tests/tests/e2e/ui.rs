@@ -289,61 +289,39 @@ async fn pages_render_in_a_browser(backend: Backend) {
     assert!(missing.contains("<h1>404 Not Found</h1>"), "{missing}");
     b.screenshot(&page("/repos/apt/nope"), "error-404", 1280, 600)
         .await;
-    let http = reqwest::Client::new();
-    let r = http
-        .get(page("/repos/apt/nope"))
-        .header("accept", BROWSER_ACCEPT)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
-    let r = http.get(page("/repos/apt/nope")).send().await.unwrap();
-    assert_eq!(r.status(), 404);
-    let body: serde_json::Value = r.json().await.unwrap();
+    // (status, content type, body) of a GET with this Accept header.
+    let fetch = |path: &str, accept: Option<&str>| {
+        let mut req = server.http.get(page(path));
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+            (r.status().as_u16(), ct, r.text().await.unwrap())
+        }
+    };
+    let (status, ct, _) = fetch("/repos/apt/nope", Some(BROWSER_ACCEPT)).await;
+    assert_eq!((status, ct.starts_with("text/html")), (404, true));
+    let (status, _, body) = fetch("/repos/apt/nope", None).await;
+    assert_eq!(status, 404);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["error"], "repo_not_found");
     // Client-facing URLs keep their clients' format, whatever a browser asks.
-    let r = http
-        .get(page("/repo/pypi/py/simple/"))
-        .header("accept", BROWSER_ACCEPT)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains("<a href=\"alpha-pkg/\">"));
-    let r = http
-        .get(page("/repo/apt/debian/dists/bookworm/InRelease"))
-        .header("accept", BROWSER_ACCEPT)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        r.text()
-            .await
-            .unwrap()
-            .starts_with("-----BEGIN PGP SIGNED MESSAGE-----")
-    );
+    let (status, _, body) = fetch("/repo/pypi/py/simple/", Some(BROWSER_ACCEPT)).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<a href=\"alpha-pkg/\">"), "{body}");
+    let (_, _, body) = fetch(
+        "/repo/apt/debian/dists/bookworm/InRelease",
+        Some(BROWSER_ACCEPT),
+    )
+    .await;
+    assert!(body.starts_with("-----BEGIN PGP SIGNED MESSAGE-----"));
     let pip_accept = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
-    let r = http
-        .get(page("/repo/pypi/py/simple/nope/x.whl"))
-        .header("accept", pip_accept)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .contains("json")
-    );
-    let r = http.get(page("/repo/apt/debian/")).send().await.unwrap();
-    assert_eq!(r.status(), 404, "no listing for apt itself");
+    let (status, ct, _) = fetch("/repo/pypi/py/simple/nope/x.whl", Some(pip_accept)).await;
+    assert_eq!((status, ct.contains("json")), (404, true));
+    let (status, _, _) = fetch("/repo/apt/debian/", None).await;
+    assert_eq!(status, 404, "no listing for apt itself");
 }
 
 /// Sets the page title if it ever runs.

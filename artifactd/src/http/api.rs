@@ -416,3 +416,51 @@ pub async fn update_repo(
     Ok(HttpResponse::Ok()
         .json(json!({ "settings": settings, "generation": published.map(|p| p.generation) })))
 }
+
+#[derive(Deserialize)]
+pub struct SetupQuery {
+    package: Option<String>,
+}
+
+/// `GET /api/v1/repos/P/R/setup[?package=NAME]`: the client set-up the web
+/// pages show (the format's install snippets for this repository's real
+/// dists, or for the newest version of one package), for `rpcli setup`.
+pub async fn repo_setup(
+    app: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<SetupQuery>,
+) -> Result<HttpResponse> {
+    let (provider, repo) = path.into_inner();
+    let format = app.provider(&provider)?.clone();
+    let state = app.repos.get(&provider, &repo).await?.ok_or_else(|| {
+        Error::not_found("repo_not_found", format!("no repository {provider}/{repo}"))
+    })?;
+    let catalog = crate::catalog::of(&state, format.as_ref());
+    let newest = match &query.package {
+        Some(name) => {
+            let name = format.canonical_name(name);
+            let versions = crate::catalog::versions(&state, format.as_ref(), &name);
+            Some(versions.into_iter().next().ok_or_else(|| {
+                Error::not_found(
+                    "package_not_found",
+                    format!("{provider}/{repo} has no package {name:?}"),
+                )
+            })?)
+        }
+        None => None,
+    };
+    let base = super::ui::base_url(&app, &req);
+    let snippets = format.install_snippets(&artifactd_provider_api::SnippetContext {
+        repo: &state.info,
+        base_url: &base,
+        sections: &catalog.sections,
+        package: newest.as_ref(),
+    });
+    Ok(HttpResponse::Ok().json(json!({
+        "provider": provider,
+        "repository": repo,
+        "sections": catalog.sections,
+        "snippets": snippets,
+    })))
+}

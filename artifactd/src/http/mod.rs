@@ -78,6 +78,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::get().to(api::list_packages),
             )
             .route(
+                "/repos/{provider}/{repo}/setup",
+                web::get().to(api::repo_setup),
+            )
+            .route(
                 "/repos/{provider}/{repo}/keys",
                 web::get().to(api::list_keys),
             )

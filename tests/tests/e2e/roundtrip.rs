@@ -279,17 +279,19 @@ async fn publish_and_listing(backend: Backend) {
     let repos = server.get_json("/api/v1/repos").await;
     assert_eq!(repos["repos"][0]["name"], "rel");
 
-    // The home page lists the repository with a ready-to-copy command.
+    // The home page lists the repository; its page has a ready-to-copy command.
     let home = server.get("/").await;
     assert_eq!(home.headers()["content-type"], "text/html; charset=utf-8");
     let html = home.text().await.unwrap().replace("&#x2f;", "/");
-    assert!(html.contains(">rel</a>"), "{html}");
+    assert!(html.contains("href=\"/repos/tar/rel\">rel</a>"), "{html}");
+    let page = server.get("/repos/tar/rel").await.text().await.unwrap();
+    let page = page.replace("&#x2f;", "/");
     assert!(
-        html.contains(&format!(
-            "curl -fLO {}/repo/tar/rel/NAME/latest",
+        page.contains(&format!(
+            "curl -fL -o FILE {}/repo/tar/rel/NAME/latest",
             server.url
         )),
-        "{html}"
+        "{page}"
     );
 
     // Unknown things are JSON 404s.

@@ -77,8 +77,10 @@ struct Repo {
 #[derive(Subcommand)]
 enum Command {
     /// Check that the server, its database and its storage answer.
+    #[command(after_help = "Example:\n  rpcli -s http://127.0.0.1:8080 health")]
     Health,
     /// List repositories.
+    #[command(after_help = "Example:\n  rpcli repos --json")]
     Repos,
     /// List a repository's packages.
     #[command(after_help = "Example:\n  rpcli packages -y apt -r deb -p hello")]
@@ -170,6 +172,9 @@ enum Command {
         yes: bool,
     },
     /// Print a signed repository's public key (armored).
+    #[command(
+        after_help = "Example:\n  rpcli key -y apt -r deb | sudo tee /etc/apt/keyrings/deb.asc"
+    )]
     Key {
         #[command(flatten)]
         repo: Repo,
@@ -184,7 +189,10 @@ enum Command {
         name: Option<String>,
     },
     /// Manage API tokens (needs an admin token).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  rpcli token create ci --scope 'upload:tar/*'"
+    )]
     Token(TokenCommand),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  rpcli completions bash > /etc/bash_completion.d/rpcli")]
@@ -204,8 +212,10 @@ enum TokenCommand {
         scopes: Vec<String>,
     },
     /// List tokens (never their secrets).
+    #[command(after_help = "Example:\n  rpcli token list --json")]
     List,
     /// Revoke a token by id.
+    #[command(after_help = "Example:\n  rpcli token revoke 7")]
     Revoke { id: i64 },
 }
 
@@ -521,7 +531,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     seg(&repo.repo)
                 ))
                 .await?;
-            print!("{key}");
+            if json {
+                print_json(&json!({
+                    "provider": repo.provider,
+                    "repository": repo.repo,
+                    "key": key,
+                }));
+            } else {
+                print!("{key}");
+            }
         }
         Command::Setup { repo, name } => {
             let mut path = format!("{}/setup", repo_path(&repo));
@@ -651,6 +669,33 @@ mod tests {
     #[test]
     fn the_cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_shows_an_example() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                let name = format!("{path} {}", sub.get_name());
+                let help = sub
+                    .get_after_help()
+                    .map(|h| h.to_string())
+                    .unwrap_or_default();
+                if !help.contains("Example") {
+                    missing.push(name.clone());
+                }
+                walk(sub, &name, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "rpcli", &mut missing);
+        assert!(missing.is_empty(), "no example in the help of {missing:?}");
+        assert!(
+            Cli::command()
+                .get_after_help()
+                .unwrap()
+                .to_string()
+                .contains("Exit codes")
+        );
     }
 
     #[test]

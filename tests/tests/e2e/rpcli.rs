@@ -9,7 +9,7 @@ use std::process::Output;
 use artifactd::storage::StorageKey;
 use artifactd_tests::apt::make_deb;
 use artifactd_tests::{ADMIN_TOKEN, Backend, Server, TestEnv, both_backends, sha256_hex, tar_with};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 both_backends!(
@@ -334,17 +334,33 @@ async fn rpcli_downloads_verify_and_delete_confirms(backend: Backend) {
     )
     .await;
     assert_eq!(listed.ok().json()["packages"].as_array().unwrap().len(), 2);
-    let run = admin(
+    // On a terminal it asks: "n" keeps the package, "y" deletes it.
+    let args = ["delete", "-y", "tar", "-r", "dl", "-p", "x", "-i", "2.0"];
+    let run = on_terminal(&server, home, &args, "n\n").await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Delete tar/dl: x 2.0? [y/N]"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("not deleted"), "{}", run.stdout);
+    let listed = admin(
         &server,
         home,
-        &[
-            "delete", "-y", "tar", "-r", "dl", "-p", "x", "-i", "2.0", "--yes",
-        ],
+        &["packages", "-y", "tar", "-r", "dl", "--json"],
     )
     .await;
-    assert_eq!(run.ok().stdout, "deleted tar/dl: x 2.0\n");
+    assert_eq!(listed.ok().json()["packages"].as_array().unwrap().len(), 2);
+    let run = on_terminal(&server, home, &args, "y\n").await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("deleted tar/dl: x 2.0"),
+        "{}",
+        run.stdout
+    );
     let listed = admin(&server, home, &["packages", "-y", "tar", "-r", "dl"]).await;
     assert_eq!(listed.ok().stdout, "x\t1.0\t\t\t1 file\n");
+    // --yes skips the question; what is gone is not found.
     let run = admin(
         &server,
         home,
@@ -354,6 +370,56 @@ async fn rpcli_downloads_verify_and_delete_confirms(backend: Backend) {
     )
     .await;
     assert_eq!(run.code, 4, "already gone: {}", run.stderr);
+    let run = admin(
+        &server,
+        home,
+        &[
+            "delete", "-y", "tar", "-r", "dl", "-p", "x", "-i", "1.0", "--yes",
+        ],
+    )
+    .await;
+    assert_eq!(run.ok().stdout, "deleted tar/dl: x 1.0\n");
+}
+
+/// Runs rpcli (as admin) on a pseudo-terminal made by util-linux's
+/// `script`, typing `input`; stdout holds everything the terminal showed.
+async fn on_terminal(server: &Server, home: &Path, args: &[&str], input: &str) -> Run {
+    let line = [
+        rpcli().to_str().unwrap(),
+        "-s",
+        &server.url,
+        "--token",
+        ADMIN_TOKEN,
+    ]
+    .iter()
+    .chain(args)
+    .map(|a| format!("'{a}'"))
+    .collect::<Vec<_>>()
+    .join(" ");
+    let mut cmd = tokio::process::Command::new("script");
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("RPCLI_CONFIG", home.join("rpcli.toml"))
+        .env("TERM", "dumb")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("script (util-linux) runs");
+    // Keep stdin open until rpcli is done: its end would end the session.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut out = String::new();
+    let (read, status) = tokio::join!(stdout.read_to_string(&mut out), child.wait());
+    read.unwrap();
+    drop(stdin);
+    Run {
+        code: status.unwrap().code().unwrap_or(-1),
+        stdout: out.replace('\r', ""),
+        stderr: String::new(),
+    }
 }
 
 async fn rpcli_exit_codes_tokens_and_profiles(backend: Backend) {

@@ -18,6 +18,6 @@ ENV ARTIFACTD_LISTEN=0.0.0.0:8080 \
     ARTIFACTD_DATA_DIR=/data
 EXPOSE 8080
 VOLUME ["/data"]
-HEALTHCHECK --interval=30s --timeout=5s CMD ["rpcli", "health"]
+HEALTHCHECK --interval=30s --timeout=5s CMD ["rpcli", "--retries", "0", "health"]
 ENTRYPOINT ["artifactd"]
 CMD ["serve"]

@@ -136,15 +136,19 @@ impl Client {
         }
     }
 
-    /// Sends a request built by `build` (again on each attempt) and returns
-    /// the body of a successful answer.
+    /// Sends a request built by `build` (again on each attempt; a failure
+    /// to build is final) and returns the body of a successful answer.
     pub async fn send(
         &self,
         what: &str,
-        build: impl Fn() -> reqwest::RequestBuilder,
+        build: impl Fn() -> Result<reqwest::RequestBuilder, Failure>,
     ) -> Result<(StatusCode, bytes::Bytes), Failure> {
         self.retrying(what, |_| async {
-            let resp = match build().send().await {
+            let req = match build() {
+                Ok(r) => r,
+                Err(f) => return Attempt::Failed(f),
+            };
+            let resp = match req.send().await {
                 Ok(r) => r,
                 Err(e) if transient(&e) => return Attempt::Transient(describe(&e)),
                 Err(e) => return Attempt::Failed(Failure::Failed(describe(&e))),
@@ -182,10 +186,10 @@ impl Client {
         let (_, bytes) = self
             .send(&what, || {
                 let req = self.request(method.clone(), path);
-                match body {
+                Ok(match body {
                     Some(b) => req.json(b),
                     None => req,
-                }
+                })
             })
             .await?;
         if bytes.is_empty() {
@@ -198,7 +202,9 @@ impl Client {
     /// `GET` a text document (a public key).
     pub async fn get_text(&self, path: &str) -> Result<String, Failure> {
         let (_, bytes) = self
-            .send(&format!("GET {path}"), || self.request(Method::GET, path))
+            .send(&format!("GET {path}"), || {
+                Ok(self.request(Method::GET, path))
+            })
             .await?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }

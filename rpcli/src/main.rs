@@ -311,7 +311,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Completions { .. } => unreachable!("handled above"),
         Command::Health => {
             let resp = client
-                .send("health", || client.request(Method::GET, "/healthz"))
+                .send("health", || Ok(client.request(Method::GET, "/healthz")))
                 .await;
             match resp {
                 Ok((_, body)) => {

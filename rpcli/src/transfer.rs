@@ -118,76 +118,43 @@ pub async fn upload(
         .zip(&sizes)
         .map(|(f, len)| progress.bar("uploading", &file_name(f), *len))
         .collect();
-    let mut attempts = 0;
+    let attempts = std::cell::Cell::new(0);
     let result = client
-        .retrying("upload", |_| {
-            attempts += 1;
-            let bars = &bars;
-            let sizes = &sizes;
-            let path = &path;
-            async move {
-                let mut form = reqwest::multipart::Form::new();
-                for ((file, len), bar) in up.files.iter().zip(sizes).zip(bars) {
-                    bar.set_position(0);
-                    let f = match tokio::fs::File::open(file).await {
-                        Ok(f) => f,
-                        Err(e) => {
-                            return Attempt::Failed(Failure::Failed(format!(
-                                "{}: {e}",
-                                file.display()
-                            )));
-                        }
-                    };
-                    let bar = bar.clone();
-                    let stream = tokio_util::io::ReaderStream::with_capacity(f, 256 * 1024)
-                        .inspect_ok(move |chunk| bar.inc(chunk.len() as u64));
-                    let part = reqwest::multipart::Part::stream_with_length(
-                        reqwest::Body::wrap_stream(stream),
-                        *len,
-                    )
-                    .file_name(file_name(file))
-                    .mime_str("application/octet-stream")
-                    .expect("a valid media type");
-                    form = form.part("f", part);
-                }
-                let resp = match client
-                    .request(Method::POST, path)
-                    .multipart(form)
-                    .send()
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(e) if transient(&e) => return Attempt::Transient(describe(&e)),
-                    Err(e) => return Attempt::Failed(Failure::Failed(describe(&e))),
-                };
-                let status = resp.status();
-                let text = match resp.text().await {
-                    Ok(t) => t,
-                    Err(e) => return Attempt::Transient(describe(&e)),
-                };
-                if retry_status(status) {
-                    return Attempt::Transient(format!("the server answered {status}"));
-                }
-                if !status.is_success() {
-                    return Attempt::Failed(Failure::from_status(status, "upload", &text));
-                }
-                match serde_json::from_str(&text) {
-                    Ok(body) => Attempt::Done((status, body)),
-                    Err(e) => Attempt::Failed(Failure::Failed(format!(
-                        "upload: the answer is not JSON: {e}"
-                    ))),
-                }
+        .send("upload", || {
+            attempts.set(attempts.get() + 1);
+            let mut form = reqwest::multipart::Form::new();
+            for ((file, len), bar) in up.files.iter().zip(&sizes).zip(&bars) {
+                bar.set_position(0);
+                let f = std::fs::File::open(file)
+                    .map_err(|e| Failure::Failed(format!("{}: {e}", file.display())))?;
+                let bar = bar.clone();
+                let stream = tokio_util::io::ReaderStream::with_capacity(
+                    tokio::fs::File::from_std(f),
+                    256 * 1024,
+                )
+                .inspect_ok(move |chunk| bar.inc(chunk.len() as u64));
+                let part = reqwest::multipart::Part::stream_with_length(
+                    reqwest::Body::wrap_stream(stream),
+                    *len,
+                )
+                .file_name(file_name(file))
+                .mime_str("application/octet-stream")
+                .expect("a valid media type");
+                form = form.part("f", part);
             }
+            Ok(client.request(Method::POST, &path).multipart(form))
         })
         .await;
     for bar in &bars {
         bar.finish_and_clear();
     }
     let (status, body) = result?;
+    let body = serde_json::from_slice(&body)
+        .map_err(|e| Failure::Failed(format!("upload: the answer is not JSON: {e}")))?;
     Ok(Uploaded {
         status,
         body,
-        attempts,
+        attempts: attempts.get(),
     })
 }
 

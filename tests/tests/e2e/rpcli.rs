@@ -72,12 +72,16 @@ async fn finish(mut cmd: tokio::process::Command) -> Run {
     }
 }
 
+/// `rpcli -s SERVER --token TOKEN ARGS...`
+async fn with_token(server: &Server, home: &Path, token: &str, args: &[&str]) -> Run {
+    let mut cmd = command(home);
+    cmd.args(["-s", &server.url, "--token", token]).args(args);
+    finish(cmd).await
+}
+
 /// `rpcli -s SERVER --token ADMIN ARGS...`
 async fn admin(server: &Server, home: &Path, args: &[&str]) -> Run {
-    let mut cmd = command(home);
-    cmd.args(["-s", &server.url, "--token", ADMIN_TOKEN])
-        .args(args);
-    finish(cmd).await
+    with_token(server, home, ADMIN_TOKEN, args).await
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
@@ -436,21 +440,13 @@ async fn rpcli_exit_codes_tokens_and_profiles(backend: Backend) {
     .ok();
 
     // 401: an unknown token; the server's message, no stack trace.
-    let mut cmd = command(home);
-    cmd.args([
-        "-s",
-        &server.url,
-        "--token",
+    let run = with_token(
+        &server,
+        home,
         "wrong-token",
-        "upload",
-        "-y",
-        "tar",
-        "-f",
-        &x,
-        "-r",
-        "codes",
-    ]);
-    let run = finish(cmd).await;
+        &["upload", "-y", "tar", "-f", &x, "-r", "codes"],
+    )
+    .await;
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(
         run.stderr
@@ -554,36 +550,26 @@ async fn rpcli_exit_codes_tokens_and_profiles(backend: Backend) {
     let secret = run.ok().stdout.trim().to_owned();
     assert!(run.stderr.contains("created token"), "{}", run.stderr);
     let y = write(home, "y-1.0.tar", &tar_with("y", b"y"));
-    let mut cmd = command(home);
-    cmd.args([
-        "-s",
-        &server.url,
-        "--token",
+    with_token(
+        &server,
+        home,
         &secret,
-        "upload",
-        "-y",
-        "tar",
-        "-f",
-        &y,
-        "-r",
-        "codes",
-    ]);
-    finish(cmd).await.ok();
-    let mut cmd = command(home);
-    cmd.args([
-        "-s",
-        &server.url,
-        "--token",
-        &secret,
-        "upload",
-        "-y",
-        "tar",
-        "-f",
-        &y,
-        "-r",
-        "elsewhere",
-    ]);
-    assert_eq!(finish(cmd).await.code, 3, "403: outside the token's scope");
+        &["upload", "-y", "tar", "-f", &y, "-r", "codes"],
+    )
+    .await
+    .ok();
+    assert_eq!(
+        with_token(
+            &server,
+            home,
+            &secret,
+            &["upload", "-y", "tar", "-f", &y, "-r", "elsewhere"]
+        )
+        .await
+        .code,
+        3,
+        "403: outside the token's scope"
+    );
     let list = admin(&server, home, &["token", "list", "--json"]).await;
     let tokens = list.ok().json()["tokens"].as_array().unwrap().clone();
     let ci = tokens
@@ -593,21 +579,18 @@ async fn rpcli_exit_codes_tokens_and_profiles(backend: Backend) {
     assert!(!list.stdout.contains(&secret), "secrets are never listed");
     let id = ci["id"].to_string();
     admin(&server, home, &["token", "revoke", &id]).await.ok();
-    let mut cmd = command(home);
-    cmd.args([
-        "-s",
-        &server.url,
-        "--token",
-        &secret,
-        "upload",
-        "-y",
-        "tar",
-        "-f",
-        &y,
-        "-r",
-        "codes",
-    ]);
-    assert_eq!(finish(cmd).await.code, 3, "a revoked token is refused");
+    assert_eq!(
+        with_token(
+            &server,
+            home,
+            &secret,
+            &["upload", "-y", "tar", "-f", &y, "-r", "codes"]
+        )
+        .await
+        .code,
+        3,
+        "a revoked token is refused"
+    );
 
     // Profiles: the file, then RPCLI_* over it, then flags over those.
     std::fs::write(

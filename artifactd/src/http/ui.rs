@@ -680,10 +680,13 @@ pub async fn html_errors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> std::result::Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let browser = wants_html(req.request()) && req.method() != actix_web::http::Method::HEAD;
     let res = next.call(req).await?;
     let status = res.status();
-    if !browser || !(status.is_client_error() || status.is_server_error()) {
+    // Only errors pay for reading Accept: the read path stays as it was.
+    if !(status.is_client_error() || status.is_server_error())
+        || res.request().method() == actix_web::http::Method::HEAD
+        || !wants_html(res.request())
+    {
         return Ok(res.map_into_boxed_body());
     }
     let Some(err) = res.response().error() else {

@@ -95,8 +95,8 @@ pub struct Query {
 
 /// One page of a listing.
 #[derive(Debug)]
-pub struct Page<'a> {
-    pub rows: Vec<&'a Entry>,
+pub struct Page<T> {
+    pub rows: Vec<T>,
     /// Entries that match the filter, on every page.
     pub matches: usize,
     pub page: usize,
@@ -147,7 +147,7 @@ impl Catalog {
 
     /// The entries whose name contains `filter` (case-insensitive), ordered
     /// and cut into pages. A page past the end is the last page.
-    pub fn query(&self, q: &Query) -> Page<'_> {
+    pub fn query(&self, q: &Query) -> Page<&Entry> {
         let needle = q.filter.trim().to_lowercase();
         let mut rows: Vec<&Entry> = self
             .entries
@@ -168,21 +168,7 @@ impl Catalog {
         if q.desc {
             rows.reverse();
         }
-        let per_page = q.per_page.max(1);
-        let matches = rows.len();
-        let pages = matches.div_ceil(per_page).max(1);
-        let page = q.page.clamp(1, pages);
-        let rows = rows
-            .into_iter()
-            .skip((page - 1) * per_page)
-            .take(per_page)
-            .collect();
-        Page {
-            rows,
-            matches,
-            page,
-            pages,
-        }
+        paginate(rows, q.page, q.per_page)
     }
 
     /// Entries matching a search, best first: the exact name, then names
@@ -200,6 +186,25 @@ impl Catalog {
                 None
             }
         })
+    }
+}
+
+/// Page `page` (1-based; past the end, the last) of `per_page` items.
+pub fn paginate<T>(items: Vec<T>, page: usize, per_page: usize) -> Page<T> {
+    let per_page = per_page.max(1);
+    let matches = items.len();
+    let pages = matches.div_ceil(per_page).max(1);
+    let page = page.clamp(1, pages);
+    let rows = items
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    Page {
+        rows,
+        matches,
+        page,
+        pages,
     }
 }
 
@@ -346,7 +351,7 @@ mod tests {
             page,
             per_page: 2,
         };
-        let names = |p: Page<'_>| {
+        let names = |p: Page<&Entry>| {
             (
                 p.rows.iter().map(|e| e.name.clone()).collect::<Vec<_>>(),
                 p.matches,

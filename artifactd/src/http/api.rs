@@ -432,11 +432,7 @@ pub async fn repo_setup(
     query: web::Query<SetupQuery>,
 ) -> Result<HttpResponse> {
     let (provider, repo) = path.into_inner();
-    let format = app.provider(&provider)?.clone();
-    let state = app.repos.get(&provider, &repo).await?.ok_or_else(|| {
-        Error::not_found("repo_not_found", format!("no repository {provider}/{repo}"))
-    })?;
-    let catalog = crate::catalog::of(&state, format.as_ref());
+    let (format, state) = super::repo_state(&app, &provider, &repo).await?;
     let newest = match &query.package {
         Some(name) => {
             let name = format.canonical_name(name);
@@ -450,17 +446,11 @@ pub async fn repo_setup(
         }
         None => None,
     };
-    let base = super::ui::base_url(&app, &req);
-    let snippets = format.install_snippets(&artifactd_provider_api::SnippetContext {
-        repo: &state.info,
-        base_url: &base,
-        sections: &catalog.sections,
-        package: newest.as_ref(),
-    });
+    let snippets = super::ui::snippets(&app, &req, format.as_ref(), &state, newest.as_ref());
     Ok(HttpResponse::Ok().json(json!({
         "provider": provider,
         "repository": repo,
-        "sections": catalog.sections,
+        "sections": crate::catalog::of(&state, format.as_ref()).sections,
         "snippets": snippets,
     })))
 }

@@ -132,6 +132,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .default_service(web::to(api::not_found));
 }
 
+/// A repository's provider and in-memory state; 404 if either is unknown.
+async fn repo_state(
+    app: &App,
+    provider: &str,
+    repo: &str,
+) -> Result<(
+    Arc<dyn artifactd_provider_api::Provider>,
+    Arc<crate::state::RepoState>,
+)> {
+    let format = app.registry.get(provider).cloned().ok_or_else(|| {
+        Error::not_found("unknown_provider", format!("unknown provider {provider:?}"))
+    })?;
+    let state = app.repos.get(provider, repo).await?.ok_or_else(|| {
+        Error::not_found("repo_not_found", format!("no repository {provider}/{repo}"))
+    })?;
+    Ok((format, state))
+}
+
 /// The token a request presents: `Authorization: Bearer T`, or HTTP Basic
 /// with the token as the password (what `curl -u user:T` and twine send).
 fn presented_token(req: &HttpRequest) -> Option<String> {

@@ -33,22 +33,7 @@ pub async fn get(
 ) -> Result<HttpResponse> {
     let (provider_name, repo_name, path) = path.into_inner();
     tracing::debug!(target: "artifactd::access", method = %req.method(), path = %req.path(), "read");
-    let provider = app.registry.get(&provider_name).ok_or_else(|| {
-        Error::not_found(
-            "unknown_provider",
-            format!("unknown provider {provider_name:?}"),
-        )
-    })?;
-    let state = app
-        .repos
-        .get(&provider_name, &repo_name)
-        .await?
-        .ok_or_else(|| {
-            Error::not_found(
-                "repo_not_found",
-                format!("no repository {provider_name}/{repo_name}"),
-            )
-        })?;
+    let (provider, state) = super::repo_state(&app, &provider_name, &repo_name).await?;
     let accept = req
         .headers()
         .get(header::ACCEPT)

@@ -8,14 +8,12 @@
 //! provider trait (`summary`, `describe`, `install_snippets`). Client-facing
 //! URLs under `/repo/` are never rendered here.
 
-use std::sync::Arc;
-
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
-use artifactd_provider_api::{PackageRecord, Provider, SnippetContext, time::Utc};
+use artifactd_provider_api::{PackageRecord, Provider, Snippet, SnippetContext, time::Utc};
 use minijinja::{Environment, Value, context};
 use serde::{Deserialize, Serialize};
 
@@ -161,17 +159,22 @@ fn value<T: Serialize>(v: &T) -> Value {
     Value::from(minijinja::value::Serde(v))
 }
 
-/// A repository's state and provider, or 404.
-async fn open(
+/// The format's set-up instructions for a repository (its real sections),
+/// or for one package of it.
+pub fn snippets(
     app: &App,
-    provider: &str,
-    repo: &str,
-) -> Result<(Arc<dyn Provider>, Arc<RepoState>)> {
-    let format = app.provider(provider)?.clone();
-    let state = app.repos.get(provider, repo).await?.ok_or_else(|| {
-        Error::not_found("repo_not_found", format!("no repository {provider}/{repo}"))
-    })?;
-    Ok((format, state))
+    req: &HttpRequest,
+    format: &dyn Provider,
+    state: &RepoState,
+    package: Option<&PackageRecord>,
+) -> Vec<Snippet> {
+    let c = catalog::of(state, format);
+    format.install_snippets(&SnippetContext {
+        repo: &state.info,
+        base_url: &base_url(app, req),
+        sections: &c.sections,
+        package,
+    })
 }
 
 #[derive(Serialize)]
@@ -192,7 +195,7 @@ pub async fn home(app: web::Data<App>, ui: web::Data<Ui>) -> Result<HttpResponse
         if app.registry.get(&row.provider).is_none() {
             continue;
         }
-        let (format, state) = open(&app, &row.provider, &row.name).await?;
+        let (format, state) = super::repo_state(&app, &row.provider, &row.name).await?;
         let c = catalog::of(&state, format.as_ref());
         let card = RepoCard {
             provider: row.provider.clone(),
@@ -264,7 +267,7 @@ pub async fn repository(
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse> {
     let (provider, repo) = path.into_inner();
-    let (format, state) = open(&app, &provider, &repo).await?;
+    let (format, state) = super::repo_state(&app, &provider, &repo).await?;
     let sort = match params.sort.as_deref() {
         None | Some("") => Sort::Name,
         Some(s) => Sort::parse(s).ok_or_else(|| {
@@ -318,13 +321,7 @@ pub async fn repository(
             }
         })
         .collect();
-    let base = base_url(&app, &req);
-    let snippets = format.install_snippets(&SnippetContext {
-        repo: &state.info,
-        base_url: &base,
-        sections: &c.sections,
-        package: None,
-    });
+    let snippets = snippets(&app, &req, format.as_ref(), &state, None);
     let keys: Vec<String> = if format.signed() {
         let now = crate::db::now_ms();
         app.db
@@ -428,7 +425,7 @@ pub async fn package(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse> {
     let (provider, repo, name) = path.into_inner();
-    let (format, state) = open(&app, &provider, &repo).await?;
+    let (format, state) = super::repo_state(&app, &provider, &repo).await?;
     let canonical = format.canonical_name(&name);
     if canonical != name {
         return Ok(HttpResponse::MovedPermanently()
@@ -448,14 +445,7 @@ pub async fn package(
             format!("{provider}/{repo} has no package {name:?}"),
         ));
     };
-    let c = catalog::of(&state, format.as_ref());
-    let base = base_url(&app, &req);
-    let snippets = format.install_snippets(&SnippetContext {
-        repo: &state.info,
-        base_url: &base,
-        sections: &c.sections,
-        package: Some(newest),
-    });
+    let snippets = snippets(&app, &req, format.as_ref(), &state, Some(newest));
     let fields = format.describe(newest);
     let versions = group_versions(&provider, &repo, &records);
     ui.page(
@@ -503,7 +493,7 @@ pub async fn search(
             if app.registry.get(&row.provider).is_none() {
                 continue;
             }
-            let (format, state) = open(&app, &row.provider, &row.name).await?;
+            let (format, state) = super::repo_state(&app, &row.provider, &row.name).await?;
             let c = catalog::of(&state, format.as_ref());
             hits.extend(c.search(&q).map(|(rank, e)| {
                 (
@@ -523,15 +513,13 @@ pub async fn search(
     hits.sort_by(|(ra, a), (rb, b)| {
         (ra, &a.name, &a.provider, &a.repo).cmp(&(rb, &b.name, &b.provider, &b.repo))
     });
-    let matches = hits.len();
-    let pages = matches.div_ceil(SEARCH_PAGE).max(1);
-    let page = params.page.unwrap_or(1).clamp(1, pages);
-    let rows: Vec<Hit> = hits
-        .into_iter()
-        .skip((page - 1) * SEARCH_PAGE)
-        .take(SEARCH_PAGE)
-        .map(|(_, h)| h)
-        .collect();
+    let hits: Vec<Hit> = hits.into_iter().map(|(_, h)| h).collect();
+    let catalog::Page {
+        rows,
+        matches,
+        page,
+        pages,
+    } = catalog::paginate(hits, params.page.unwrap_or(1), SEARCH_PAGE);
     let link = |page: usize| {
         let mut s = url::form_urlencoded::Serializer::new(String::new());
         s.append_pair("q", &q);
@@ -580,7 +568,7 @@ pub async fn files(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse> {
     let (provider, repo, dir) = path.into_inner();
-    let (_, state) = open(&app, &provider, &repo).await?;
+    let (_, state) = super::repo_state(&app, &provider, &repo).await?;
     let enc = |p: &str| percent_encoding::utf8_percent_encode(p, PATH).to_string();
     if !dir.is_empty() && !dir.ends_with('/') {
         // A file: where clients fetch it. A directory: its listing.

@@ -129,7 +129,12 @@ fn be32(b: &[u8]) -> u32 {
 
 /// Walks one header structure at `offset`; returns where it ends (before
 /// any padding).
-fn check_header(f: &mut File, offset: u64, file_size: u64, what: &str) -> Result<u64> {
+fn check_header(
+    f: &mut (impl Read + Seek),
+    offset: u64,
+    file_size: u64,
+    what: &str,
+) -> Result<u64> {
     let io = |e: std::io::Error| format!("reading the {what}: {e}");
     f.seek(SeekFrom::Start(offset)).map_err(io)?;
     let mut intro = [0u8; 16];
@@ -179,7 +184,8 @@ fn check_header(f: &mut File, offset: u64, file_size: u64, what: &str) -> Result
 
 /// Checks the lead and both headers' structure; returns where the main
 /// header starts and ends.
-fn check_layout(f: &mut File, file_size: u64) -> Result<(u64, u64)> {
+#[doc(hidden)]
+pub fn check_layout(f: &mut (impl Read + Seek), file_size: u64) -> Result<(u64, u64)> {
     let mut lead = [0u8; LEAD_SIZE as usize];
     f.read_exact(&mut lead)
         .map_err(|_| "too short to be an rpm".to_owned())?;
@@ -361,7 +367,12 @@ pub fn is_primary_file(path: &str) -> bool {
     path.starts_with("/etc/") || path.contains("bin/") || path == "/usr/lib/sendmail"
 }
 
-fn extract(m: &PackageMetadata, start: u64, end: u64) -> std::result::Result<Parsed, rpm::Error> {
+#[doc(hidden)]
+pub fn extract(
+    m: &PackageMetadata,
+    start: u64,
+    end: u64,
+) -> std::result::Result<Parsed, rpm::Error> {
     let h = &m.header;
     let is_source = m.is_source_package();
     let arch = if is_source {

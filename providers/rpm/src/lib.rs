@@ -18,6 +18,12 @@ pub mod header;
 mod render;
 pub mod xml;
 
+/// For the fuzz targets in `fuzz/` only; not part of the crate's API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::header::{check_layout, extract};
+}
+
 use header::RpmInfo;
 use serde::Deserialize;
 

@@ -1,8 +1,46 @@
 //! deb822 control paragraphs (Debian policy §5.1): `Field: value` lines,
 //! continuation lines starting with a space or tab, paragraphs separated by
 //! blank lines. Field order is kept; names compare case-insensitively.
+//! Parsing is linear in the text, and a paragraph holds at most
+//! [`MAX_FIELDS`] fields.
+
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
+
+/// Fields a paragraph may hold. Real control files and `.dsc`s have fewer
+/// than 60; this leaves room for any amount of `X-` fields a tool adds.
+pub const MAX_FIELDS: usize = 1000;
+
+/// Bytes a `.deb`'s control file or a `.dsc` may hold; real ones are a few
+/// kilobytes. Larger is refused, never cut.
+pub const MAX_CONTROL_SIZE: u64 = 1 << 20;
+
+/// Why control text was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("line {line}: {what}")]
+    Malformed { line: usize, what: String },
+    #[error("line {line}: field {name} appears twice")]
+    DuplicateField { line: usize, name: String },
+    #[error("line {line}: a paragraph has more than {MAX_FIELDS} fields")]
+    TooManyFields { line: usize },
+    #[error("no fields")]
+    Empty,
+    #[error("expected one paragraph, found {0}")]
+    Paragraphs(usize),
+}
+
+impl ParseError {
+    /// The error code for an upload refused with this error: `too_many_fields`
+    /// for the limit, else `syntax` (the caller's code for a malformed file).
+    pub fn code(&self, syntax: &'static str) -> &'static str {
+        match self {
+            ParseError::TooManyFields { .. } => "too_many_fields",
+            _ => syntax,
+        }
+    }
+}
 
 /// One paragraph, fields in their original order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -12,14 +50,18 @@ pub struct Paragraph {
 
 impl Paragraph {
     /// Parses every paragraph of a control file.
-    pub fn parse_all(text: &str) -> Result<Vec<Paragraph>, String> {
+    pub fn parse_all(text: &str) -> Result<Vec<Paragraph>, ParseError> {
         let mut out = Vec::new();
         let mut cur = Paragraph::default();
+        // Lower-cased names of `cur`'s fields, for the duplicate check.
+        let mut seen: HashSet<String> = HashSet::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.strip_suffix('\r').unwrap_or(line);
+            let malformed = |what: String| ParseError::Malformed { line: n + 1, what };
             if line.trim().is_empty() {
                 if !cur.fields.is_empty() {
                     out.push(std::mem::take(&mut cur));
+                    seen.clear();
                 }
                 continue;
             }
@@ -28,26 +70,31 @@ impl Paragraph {
             }
             if line.starts_with([' ', '\t']) {
                 let Some((_, value)) = cur.fields.last_mut() else {
-                    return Err(format!("line {}: continuation line without a field", n + 1));
+                    return Err(malformed("continuation line without a field".into()));
                 };
                 value.push('\n');
                 value.push_str(line);
                 continue;
             }
             let Some((name, value)) = line.split_once(':') else {
-                return Err(format!(
-                    "line {}: expected \"Field: value\", got {line:?}",
-                    n + 1
-                ));
+                return Err(malformed(format!(
+                    "expected \"Field: value\", got {line:?}"
+                )));
             };
             if name.is_empty()
                 || name.starts_with('-')
                 || name.chars().any(|c| c.is_whitespace() || c.is_control())
             {
-                return Err(format!("line {}: bad field name {name:?}", n + 1));
+                return Err(malformed(format!("bad field name {name:?}")));
             }
-            if cur.get(name).is_some() {
-                return Err(format!("line {}: field {name} appears twice", n + 1));
+            if !seen.insert(name.to_ascii_lowercase()) {
+                return Err(ParseError::DuplicateField {
+                    line: n + 1,
+                    name: name.to_owned(),
+                });
+            }
+            if cur.fields.len() == MAX_FIELDS {
+                return Err(ParseError::TooManyFields { line: n + 1 });
             }
             cur.fields.push((name.to_owned(), value.trim().to_owned()));
         }
@@ -58,12 +105,12 @@ impl Paragraph {
     }
 
     /// Parses text that must hold exactly one paragraph.
-    pub fn parse_one(text: &str) -> Result<Paragraph, String> {
+    pub fn parse_one(text: &str) -> Result<Paragraph, ParseError> {
         let mut all = Self::parse_all(text)?;
         match all.len() {
             1 => Ok(all.remove(0)),
-            0 => Err("no fields".into()),
-            n => Err(format!("expected one paragraph, found {n}")),
+            0 => Err(ParseError::Empty),
+            n => Err(ParseError::Paragraphs(n)),
         }
     }
 
@@ -201,5 +248,58 @@ mod tests {
             assert!(Paragraph::parse_all(bad).is_err(), "{bad:?}");
         }
         assert!(Paragraph::parse_one("A: 1\n\nB: 2\n").is_err());
+    }
+
+    #[test]
+    fn duplicates_are_found_whatever_the_case() {
+        assert_eq!(
+            Paragraph::parse_all("Package: a\nVersion: 1\npackage: b\n"),
+            Err(ParseError::DuplicateField {
+                line: 3,
+                name: "package".into()
+            })
+        );
+        // The same field in two paragraphs is fine.
+        assert_eq!(Paragraph::parse_all("A: 1\n\nA: 2\n").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn fields_per_paragraph_are_capped() {
+        let fields = |n: usize| -> String { (0..n).map(|i| format!("X-F{i}: v\n")).collect() };
+        let at_limit = Paragraph::parse_one(&fields(MAX_FIELDS)).unwrap();
+        assert_eq!(at_limit.get("x-f999"), Some("v"));
+        let over = Paragraph::parse_one(&fields(MAX_FIELDS + 1)).unwrap_err();
+        assert_eq!(
+            over,
+            ParseError::TooManyFields {
+                line: MAX_FIELDS + 1
+            }
+        );
+        assert_eq!(over.code("invalid_deb"), "too_many_fields");
+        assert_eq!(
+            ParseError::Empty.code("invalid_dsc"),
+            "invalid_dsc",
+            "other errors keep the caller's code"
+        );
+    }
+
+    #[test]
+    fn parsing_is_linear() {
+        // 200,000 fields in paragraphs of MAX_FIELDS: the quadratic
+        // duplicate check took ~26 s on this; it must take well under one.
+        let mut text = String::new();
+        for i in 0..200_000 {
+            text.push_str(&format!("X-Field-{i}: value\n"));
+            if i % MAX_FIELDS == MAX_FIELDS - 1 {
+                text.push('\n');
+            }
+        }
+        let started = std::time::Instant::now();
+        assert_eq!(Paragraph::parse_all(&text).unwrap().len(), 200);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

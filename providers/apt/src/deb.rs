@@ -9,7 +9,36 @@ use std::path::Path;
 
 use artifactd_provider_api::limits::{Bounded, unpack_limit};
 
-use crate::control::Paragraph;
+use crate::control::{MAX_CONTROL_SIZE, Paragraph, ParseError};
+
+/// Why a `.deb` was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DebError {
+    /// Not a readable binary package.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the control file is {size} bytes; at most {MAX_CONTROL_SIZE} are accepted")]
+    ControlTooLarge { size: u64 },
+    #[error("control file: {0}")]
+    Control(#[from] ParseError),
+}
+
+impl DebError {
+    /// The stable error code of the refusal.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DebError::Invalid(_) => "invalid_deb",
+            DebError::ControlTooLarge { .. } => "control_too_large",
+            DebError::Control(e) => e.code("invalid_deb"),
+        }
+    }
+}
+
+impl From<String> for DebError {
+    fn from(message: String) -> Self {
+        DebError::Invalid(message)
+    }
+}
 
 /// What a `.deb` says about itself.
 #[derive(Debug)]
@@ -38,7 +67,27 @@ fn decompressor<'a, R: Read + 'a>(
     })
 }
 
-fn read_control(reader: impl Read, name: &str) -> Result<Paragraph, String> {
+/// Reads a control member whole: larger than [`MAX_CONTROL_SIZE`] is an
+/// error, never a truncated paragraph.
+fn read_control_text(entry: &mut impl Read, declared: u64, name: &str) -> Result<String, DebError> {
+    if declared > MAX_CONTROL_SIZE {
+        return Err(DebError::ControlTooLarge { size: declared });
+    }
+    let mut text = Vec::new();
+    entry
+        .take(MAX_CONTROL_SIZE + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| format!("{name}: {e}"))?;
+    if text.len() as u64 > MAX_CONTROL_SIZE {
+        return Err(DebError::ControlTooLarge {
+            size: text.len() as u64,
+        });
+    }
+    String::from_utf8(text)
+        .map_err(|e| DebError::Invalid(format!("{name}: control is not UTF-8 text: {e}")))
+}
+
+fn read_control(reader: impl Read, name: &str) -> Result<Paragraph, DebError> {
     let mut archive = tar::Archive::new(reader);
     let mut control = None;
     for entry in archive.entries().map_err(|e| format!("{name}: {e}"))? {
@@ -49,18 +98,14 @@ fn read_control(reader: impl Read, name: &str) -> Result<Paragraph, String> {
             .to_string_lossy()
             .into_owned();
         if path.trim_start_matches("./") == "control" {
-            let mut text = String::new();
-            entry
-                .by_ref()
-                .take(1 << 20)
-                .read_to_string(&mut text)
-                .map_err(|e| format!("{name}: control is not UTF-8 text: {e}"))?;
-            control = Some(Paragraph::parse_one(&text).map_err(|e| format!("control file: {e}"))?);
+            let declared = entry.header().size().map_err(|e| format!("{name}: {e}"))?;
+            let text = read_control_text(&mut entry, declared, name)?;
+            control = Some(Paragraph::parse_one(&text)?);
         } else {
             io::copy(&mut entry, &mut io::sink()).map_err(|e| format!("{name}: {e}"))?;
         }
     }
-    control.ok_or_else(|| format!("{name} has no control file"))
+    Ok(control.ok_or_else(|| format!("{name} has no control file"))?)
 }
 
 fn read_data(reader: impl Read, name: &str) -> Result<Vec<String>, String> {
@@ -87,7 +132,7 @@ fn read_data(reader: impl Read, name: &str) -> Result<Vec<String>, String> {
 }
 
 /// Reads and checks a `.deb` file.
-pub fn read(path: &Path, size: u64) -> Result<Deb, String> {
+pub fn read(path: &Path, size: u64) -> Result<Deb, DebError> {
     let file = File::open(path).map_err(|e| e.to_string())?;
     let mut archive = ar::Archive::new(BufReader::new(file));
     let limit = unpack_limit(size);
@@ -101,7 +146,7 @@ pub fn read(path: &Path, size: u64) -> Result<Deb, String> {
             .to_owned();
         if index == 0 {
             if name != "debian-binary" {
-                return Err(format!("first member is {name:?}, not debian-binary"));
+                return Err(format!("first member is {name:?}, not debian-binary").into());
             }
             let mut version = String::new();
             entry
@@ -113,7 +158,8 @@ pub fn read(path: &Path, size: u64) -> Result<Deb, String> {
                 return Err(format!(
                     "debian-binary says {:?}; only format 2.x is supported",
                     version.trim()
-                ));
+                )
+                .into());
             }
         } else if name.starts_with("control.tar") {
             let reader = decompressor(&name, "control.tar", Bounded::new(&mut entry, limit))?;
@@ -122,16 +168,18 @@ pub fn read(path: &Path, size: u64) -> Result<Deb, String> {
             let reader = decompressor(&name, "data.tar", Bounded::new(&mut entry, limit))?;
             files = Some(read_data(reader, &name)?);
         } else if !name.starts_with('_') {
-            return Err(format!("unexpected member {name:?}"));
+            return Err(format!("unexpected member {name:?}").into());
         }
         io::copy(&mut entry, &mut io::sink()).map_err(|e| format!("{name}: {e}"))?;
         index += 1;
     }
     if index == 0 {
-        return Err("not a .deb: empty or not an ar archive".into());
+        return Err(DebError::Invalid(
+            "not a .deb: empty or not an ar archive".into(),
+        ));
     }
     Ok(Deb {
-        control: control.ok_or("no control.tar member")?,
-        files: files.ok_or("no data.tar member")?,
+        control: control.ok_or_else(|| DebError::Invalid("no control.tar member".into()))?,
+        files: files.ok_or_else(|| DebError::Invalid("no data.tar member".into()))?,
     })
 }

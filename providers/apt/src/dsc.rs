@@ -1,7 +1,43 @@
 //! Source package descriptions (`.dsc`): an optionally clearsigned deb822
 //! paragraph naming the files that make up the source package.
 
-use crate::control::Paragraph;
+use std::collections::HashMap;
+
+use crate::control::{MAX_CONTROL_SIZE, Paragraph, ParseError};
+
+/// Why a `.dsc` was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DscError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the .dsc is {size} bytes; at most {MAX_CONTROL_SIZE} are accepted")]
+    TooLarge { size: u64 },
+    #[error("{0}")]
+    Control(#[from] ParseError),
+}
+
+impl DscError {
+    /// The stable error code of the refusal.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DscError::Invalid(_) => "invalid_dsc",
+            DscError::TooLarge { .. } => "control_too_large",
+            DscError::Control(e) => e.code("invalid_dsc"),
+        }
+    }
+}
+
+impl From<String> for DscError {
+    fn from(message: String) -> Self {
+        DscError::Invalid(message)
+    }
+}
+
+impl From<&str> for DscError {
+    fn from(message: &str) -> Self {
+        DscError::Invalid(message.to_owned())
+    }
+}
 
 /// A file a `.dsc` lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,14 +77,26 @@ fn strip_clearsign(text: &str) -> Result<String, String> {
         + "\n")
 }
 
-pub fn parse(text: &str) -> Result<Dsc, String> {
+/// Reads a `.dsc` of `size` bytes, refusing one over [`MAX_CONTROL_SIZE`]
+/// before reading it.
+pub fn read(path: &std::path::Path, size: u64) -> Result<Dsc, DscError> {
+    if size > MAX_CONTROL_SIZE {
+        return Err(DscError::TooLarge { size });
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("not a text file: {e}"))?;
+    parse(&text)
+}
+
+/// Parses the text of a `.dsc`; each file may be listed once.
+pub fn parse(text: &str) -> Result<Dsc, DscError> {
     let paragraph = Paragraph::parse_one(&strip_clearsign(text)?)?;
     for field in ["Source", "Version", "Files"] {
         if paragraph.get(field).is_none() {
-            return Err(format!("the .dsc has no {field} field"));
+            return Err(format!("the .dsc has no {field} field").into());
         }
     }
     let mut files: Vec<Listed> = Vec::new();
+    let mut by_name: HashMap<String, usize> = HashMap::new();
     let parse_line = |field: &str, words: &[&str]| -> Result<(String, u64, String), String> {
         match words {
             [hash, size, name] => Ok((
@@ -65,6 +113,9 @@ pub fn parse(text: &str) -> Result<Dsc, String> {
     };
     for words in paragraph.lines_of("Files") {
         let (name, size, md5) = parse_line("Files", &words)?;
+        if by_name.insert(name.clone(), files.len()).is_some() {
+            return Err(format!("{name} is listed twice in Files").into());
+        }
         files.push(Listed {
             name,
             size,
@@ -74,14 +125,17 @@ pub fn parse(text: &str) -> Result<Dsc, String> {
     }
     for words in paragraph.lines_of("Checksums-Sha256") {
         let (name, size, sha) = parse_line("Checksums-Sha256", &words)?;
-        match files.iter_mut().find(|f| f.name == name) {
+        match by_name.get(&name).map(|&i| &mut files[i]) {
+            Some(f) if f.sha256.is_some() => {
+                return Err(format!("{name} is listed twice in Checksums-Sha256").into());
+            }
             Some(f) if f.size == size => f.sha256 = Some(sha),
             Some(_) => {
-                return Err(format!(
-                    "{name}: sizes in Files and Checksums-Sha256 differ"
-                ));
+                return Err(format!("{name}: sizes in Files and Checksums-Sha256 differ").into());
             }
-            None => return Err(format!("{name} is in Checksums-Sha256 but not in Files")),
+            None => {
+                return Err(format!("{name} is in Checksums-Sha256 but not in Files").into());
+            }
         }
     }
     if files.is_empty() {
@@ -123,5 +177,31 @@ mod tests {
             parse("Source: x\nVersion: 1\nFiles:\n aa 1 x.tar\nChecksums-Sha256:\n bb 2 x.tar\n")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn refuses_repeated_listings_and_field_floods() {
+        let listed_twice = "Source: x\nVersion: 1\nFiles:\n aa 1 x.tar\n bb 1 x.tar\n";
+        assert_eq!(parse(listed_twice).unwrap_err().code(), "invalid_dsc");
+        let sha_twice = "Source: x\nVersion: 1\nFiles:\n aa 1 x.tar\nChecksums-Sha256:\n bb 1 x.tar\n cc 1 x.tar\n";
+        assert!(parse(sha_twice).is_err());
+        let mut flood = String::from("Source: x\nVersion: 1\nFiles:\n aa 1 x.tar\n");
+        for i in 0..crate::control::MAX_FIELDS {
+            flood.push_str(&format!("X-{i}: v\n"));
+        }
+        assert_eq!(parse(&flood).unwrap_err().code(), "too_many_fields");
+    }
+
+    #[test]
+    fn refuses_a_large_dsc_before_reading_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.dsc");
+        let mut text = String::from("Source: x\nVersion: 1\nFiles:\n");
+        while text.len() as u64 <= MAX_CONTROL_SIZE {
+            text.push_str(" d41d8cd98f00b204e9800998ecf8427e 0 x.tar\n");
+        }
+        std::fs::write(&path, &text).unwrap();
+        let err = read(&path, text.len() as u64).unwrap_err();
+        assert_eq!(err.code(), "control_too_large", "{err}");
     }
 }

@@ -13,6 +13,7 @@ use artifactd_provider_api::{
     Snippet, SnippetContext, UploadContext, UploadedFile,
 };
 use serde_json::json;
+use std::collections::{HashMap, HashSet};
 
 mod chunked;
 pub mod control;
@@ -145,7 +146,7 @@ impl AptProvider {
                 ));
             }
             let deb = deb::read(&file.path, file.size)
-                .map_err(|e| invalid("invalid_deb", format!("{}: {e}", file.filename)))?;
+                .map_err(|e| invalid(e.code(), format!("{}: {e}", file.filename)))?;
             let mut control = deb.control;
             let field = |name: &str| {
                 control.get(name).map(str::to_owned).ok_or_else(|| {
@@ -200,14 +201,8 @@ impl AptProvider {
         dsc_index: usize,
     ) -> Result<Vec<NewPackage>, ProviderError> {
         let dsc_file = &files[dsc_index];
-        let text = std::fs::read_to_string(&dsc_file.path).map_err(|e| {
-            invalid(
-                "invalid_dsc",
-                format!("{}: not a text file: {e}", dsc_file.filename),
-            )
-        })?;
-        let parsed = dsc::parse(&text)
-            .map_err(|e| invalid("invalid_dsc", format!("{}: {e}", dsc_file.filename)))?;
+        let parsed = dsc::read(&dsc_file.path, dsc_file.size)
+            .map_err(|e| invalid(e.code(), format!("{}: {e}", dsc_file.filename)))?;
         let source = parsed
             .paragraph
             .get("Source")
@@ -229,11 +224,15 @@ impl AptProvider {
             content_type: "text/plain; charset=utf-8".into(),
             metadata: json!({ "md5": dsc_digests.md5, "sha1": dsc_digests.sha1, "sha512": dsc_digests.sha512 }),
         }];
+        let uploaded: HashMap<&str, usize> = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.filename.as_str(), i))
+            .collect();
         for listed in &parsed.files {
-            let (i, up) = files
-                .iter()
-                .enumerate()
-                .find(|(_, f)| f.filename == listed.name)
+            let (i, up) = uploaded
+                .get(listed.name.as_str())
+                .map(|&i| (i, &files[i]))
                 .ok_or_else(|| {
                     invalid(
                         "missing_file",
@@ -264,10 +263,8 @@ impl AptProvider {
                 metadata: json!({ "md5": digests.md5, "sha1": digests.sha1, "sha512": digests.sha512 }),
             });
         }
-        if let Some(extra) = files
-            .iter()
-            .find(|f| !new_files.iter().any(|n| n.filename == f.filename))
-        {
+        let used: HashSet<&str> = new_files.iter().map(|n| n.filename.as_str()).collect();
+        if let Some(extra) = files.iter().find(|f| !used.contains(f.filename.as_str())) {
             return Err(invalid(
                 "unused_file",
                 format!("{} is not listed in {}", extra.filename, dsc_file.filename),

@@ -21,6 +21,7 @@ pub mod deb;
 pub mod dsc;
 mod hashes;
 mod render;
+pub mod version;
 mod xzjoin;
 
 use control::Paragraph;
@@ -71,28 +72,23 @@ fn check_package_name(name: &str) -> Result<(), ProviderError> {
     }
 }
 
-fn check_version(version: &str) -> Result<debversion::Version, ProviderError> {
-    let parsed: debversion::Version = version.parse().map_err(|e| {
+/// Versions dpkg accepts ([`version::check`]), short enough for file names.
+fn check_version(version: &str) -> Result<(), ProviderError> {
+    let refuse = |why: String| {
         invalid(
             "invalid_version",
-            format!("version {version:?} is not a valid Debian version: {e:?}"),
+            format!("version {version:?} is not a valid Debian version: {why}"),
         )
-    })?;
-    // dpkg refuses upstream versions not starting with a digit; the version
-    // also becomes part of file names.
-    let upstream = version.split_once(':').map_or(version, |(_, rest)| rest);
-    if !upstream.starts_with(|c: char| c.is_ascii_digit())
-        || version.len() > 128
-        || version
-            .chars()
-            .any(|c| c == '/' || c.is_whitespace() || c.is_control())
-    {
-        return Err(invalid(
-            "invalid_version",
-            format!("version {version:?} is not a valid Debian version"),
-        ));
+    };
+    version::check(version).map_err(|e| refuse(e.to_string()))?;
+    if version.len() > 128 {
+        return Err(refuse("longer than 128 bytes".into()));
     }
-    Ok(parsed)
+    // The ordering of the web UI reads it with debversion.
+    version
+        .parse::<debversion::Version>()
+        .map_err(|e| refuse(e.to_string()))?;
+    Ok(())
 }
 
 fn check_arch(arch: &str) -> Result<(), ProviderError> {

@@ -2,7 +2,8 @@
 //!
 //! Per dist: `dists/<dist>/<component>/binary-<arch>/Packages{,.gz,.xz}`
 //! (`Architecture: all` packages in every architecture), `source/Sources*`
-//! when the dist has source packages, `Contents-<arch>.gz`, then `Release`
+//! (empty when the component has no source packages, as in Debian's archive,
+//! so mirroring tools that want sources find the index), `Contents-<arch>.gz`, then `Release`
 //! listing all of them with four digests, `InRelease` and `Release.gpg`
 //! signed by every active key, and `by-hash/{SHA256,SHA512}/` copies of each
 //! index so a client holding an older Release still finds matching files.
@@ -170,7 +171,10 @@ fn chunk_members<'a>(members: &[&'a PackageRecord]) -> Vec<(i64, u64, Vec<&'a Pa
     chunks
 }
 
-fn install_script(repo: &str, dist: &str, components: &[&str]) -> Vec<u8> {
+/// The `install` script of a dist; its `.sources` names `deb-src` too when
+/// the dist has source packages, so `apt-get source` works after it.
+fn install_script(repo: &str, dist: &str, components: &[&str], has_sources: bool) -> Vec<u8> {
+    let types = if has_sources { "deb deb-src" } else { "deb" };
     format!(
         r#"#!/bin/sh
 # Sets up this machine to install packages from the artifactd repository
@@ -187,7 +191,7 @@ fi
 chmod 0644 /etc/apt/keyrings/{repo}.asc.new
 mv /etc/apt/keyrings/{repo}.asc.new /etc/apt/keyrings/{repo}.asc
 cat > /etc/apt/sources.list.d/{repo}.sources <<SOURCES_END
-Types: deb
+Types: {types}
 URIs: $base
 Suites: {dist}
 Components: {components}
@@ -395,15 +399,13 @@ pub fn render(caches: &Caches, input: &RenderInput<'_>) -> Result<Vec<IndexFile>
                 let rel = format!("{component}/Contents-{arch}");
                 w.index(&rel, &members, &contents_text, false)?;
             }
-            if has_sources {
-                let members: Vec<&PackageRecord> = packages
-                    .iter()
-                    .copied()
-                    .filter(|p| p.variant == "source")
-                    .collect();
-                let rel = format!("{component}/source/Sources");
-                w.index(&rel, &members, &sources_chunk, true)?;
-            }
+            let members: Vec<&PackageRecord> = packages
+                .iter()
+                .copied()
+                .filter(|p| p.variant == "source")
+                .collect();
+            let rel = format!("{component}/source/Sources");
+            w.index(&rel, &members, &sources_chunk, true)?;
         }
 
         let mut listed = w.listed;
@@ -452,7 +454,12 @@ pub fn render(caches: &Caches, input: &RenderInput<'_>) -> Result<Vec<IndexFile>
         out.push(IndexFile {
             path: format!("{base}/install"),
             content_type: "text/x-shellscript; charset=utf-8".into(),
-            body: IndexBody::Template(install_script(&input.repo.name, dist, &component_names)),
+            body: IndexBody::Template(install_script(
+                &input.repo.name,
+                dist,
+                &component_names,
+                has_sources,
+            )),
         });
     }
     Ok(out)

@@ -462,3 +462,5 @@ fn control_of(package: &PackageRecord) -> Paragraph {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_hostile;

@@ -5,13 +5,13 @@ use artifactd_provider_api::{FileRecord, IndexBody, RepoInfo, SignError, Signer}
 
 use super::*;
 
-fn corpus(rel: &str) -> PathBuf {
+pub(super) fn corpus(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures")
         .join(rel)
 }
 
-fn repo() -> RepoInfo {
+pub(super) fn repo() -> RepoInfo {
     RepoInfo {
         id: 1,
         provider: "apt".into(),
@@ -20,7 +20,7 @@ fn repo() -> RepoInfo {
     }
 }
 
-fn upload_of(path: &Path, name: &str) -> UploadedFile {
+pub(super) fn upload_of(path: &Path, name: &str) -> UploadedFile {
     let bytes = std::fs::read(path).unwrap();
     UploadedFile {
         filename: name.into(),
@@ -30,7 +30,7 @@ fn upload_of(path: &Path, name: &str) -> UploadedFile {
     }
 }
 
-fn ingest(
+pub(super) fn ingest(
     params: &[(&str, &str)],
     files: &[UploadedFile],
 ) -> Result<Vec<NewPackage>, ProviderError> {
@@ -50,7 +50,7 @@ fn ingest(
     )
 }
 
-fn code(e: ProviderError) -> &'static str {
+pub(super) fn code(e: ProviderError) -> &'static str {
     match e {
         ProviderError::Invalid { code, .. } => code,
         other => panic!("{other:?}"),
@@ -202,7 +202,7 @@ fn source_packages_need_every_listed_file_intact() {
     );
 }
 
-struct FakeSigner;
+pub(super) struct FakeSigner;
 
 impl Signer for FakeSigner {
     fn clearsign(&self, text: &[u8]) -> Result<Vec<u8>, SignError> {
@@ -216,7 +216,7 @@ impl Signer for FakeSigner {
     }
 }
 
-fn record(p: &NewPackage, files: &[UploadedFile], id: i64) -> PackageRecord {
+pub(super) fn record(p: &NewPackage, files: &[UploadedFile], id: i64) -> PackageRecord {
     PackageRecord {
         id,
         name: p.name.clone(),

@@ -11,7 +11,7 @@ use artifactd_provider_api::{ProviderError, UploadedFile};
 use pep440_rs::Version;
 
 use crate::metadata::{self, CoreMetadata, MAX_METADATA};
-use crate::names;
+use crate::{member, names};
 
 fn invalid(code: &'static str, message: impl Into<String>) -> ProviderError {
     ProviderError::invalid(code, message)
@@ -206,11 +206,13 @@ fn read_entry<R: Read + io::Seek>(
 }
 
 /// Decompresses every entry (the zip reader checks each CRC), bounded in
-/// total; a wheel pip could not unpack is refused here.
+/// total; a wheel pip could not unpack is refused here. The entry at
+/// `record` is a wheel's RECORD, whose paths are checked on the way.
 fn check_all_entries<R: Read + io::Seek>(
     zip: &mut zip::ZipArchive<R>,
     limit: u64,
     filename: &str,
+    record: Option<usize>,
 ) -> Result<(), ProviderError> {
     let mut left = limit;
     for i in 0..zip.len() {
@@ -222,8 +224,12 @@ fn check_all_entries<R: Read + io::Seek>(
                 format!("{filename} unpacks to more than {limit} bytes"),
             ));
         }
-        let n = io::copy(&mut Bounded::new(entry, left), &mut io::sink())
-            .map_err(|e| archive_error(filename, format!("{name}: {e}")))?;
+        let n = if record == Some(i) {
+            member::check_record(filename, &name, Bounded::new(entry, left))?
+        } else {
+            io::copy(&mut Bounded::new(entry, left), &mut io::sink())
+                .map_err(|e| archive_error(filename, format!("{name}: {e}")))?
+        };
         left -= n;
     }
     Ok(())
@@ -237,6 +243,9 @@ fn open_zip(file: &UploadedFile) -> Result<zip::ZipArchive<BufReader<File>>, Pro
 fn inspect_wheel(file: &UploadedFile) -> Result<Inspected, ProviderError> {
     let wn = parse_wheel_name(&file.filename)?;
     let mut zip = open_zip(file)?;
+    for name in zip.file_names() {
+        member::check(&file.filename, name)?;
+    }
     // The one top-level `*.dist-info` directory with a METADATA file.
     let mut dist_info: Option<String> = None;
     for name in zip.file_names() {
@@ -275,7 +284,7 @@ fn inspect_wheel(file: &UploadedFile) -> Result<Inspected, ProviderError> {
             })
     };
     let (md_index, wheel_index) = (index(&zip, "METADATA")?, index(&zip, "WHEEL")?);
-    index(&zip, "RECORD")?;
+    let record_index = index(&zip, "RECORD")?;
     let md_bytes = read_entry(&mut zip, md_index, MAX_METADATA, &file.filename)?;
     let md = metadata::parse(&md_bytes, &format!("{dist_info}/METADATA"))?;
     check_identity(&file.filename, wn.name, wn.version, &md)?;
@@ -309,7 +318,12 @@ fn inspect_wheel(file: &UploadedFile) -> Result<Inspected, ProviderError> {
             ),
         ));
     }
-    check_all_entries(&mut zip, unpack_limit(file.size), &file.filename)?;
+    check_all_entries(
+        &mut zip,
+        unpack_limit(file.size),
+        &file.filename,
+        Some(record_index),
+    )?;
     Ok(Inspected {
         kind: Kind::Wheel,
         metadata: md,
@@ -343,13 +357,27 @@ fn pkg_info_top(path: &str) -> Option<&str> {
     (leaf == "PKG-INFO" && !top.is_empty()).then_some(top)
 }
 
-fn check_member_path(filename: &str, path: &str) -> Result<(), ProviderError> {
-    let p = path.trim_start_matches("./");
-    if p.starts_with('/') || p.split('/').any(|seg| seg == "..") || p.contains('\\') {
+/// Checks a tar member's path, link target and type: nothing that could be
+/// written outside the directory it is unpacked into, and no device files.
+fn check_tar_member<R: Read>(
+    filename: &str,
+    path: &str,
+    entry: &tar::Entry<'_, R>,
+) -> Result<(), ProviderError> {
+    member::check(filename, path)?;
+    let kind = entry.header().entry_type();
+    if kind.is_character_special() || kind.is_block_special() {
         return Err(invalid(
-            "invalid_archive",
-            format!("{filename} has an unsafe member path {path:?}"),
+            "device_file",
+            format!("{filename}: member {path:?} is a device file"),
         ));
+    }
+    if kind.is_symlink() || kind.is_hard_link() {
+        let target = entry
+            .link_name_bytes()
+            .map(|t| String::from_utf8_lossy(&t).into_owned())
+            .unwrap_or_default();
+        member::check_link(filename, path, &target, kind.is_symlink())?;
     }
     Ok(())
 }
@@ -366,7 +394,7 @@ fn inspect_sdist_tar(file: &UploadedFile) -> Result<Inspected, ProviderError> {
         let mut entry = entry.map_err(err)?;
         entries += 1;
         let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        check_member_path(&file.filename, &path)?;
+        check_tar_member(&file.filename, &path, &entry)?;
         if pkg_info.is_none()
             && let Some(top) = pkg_info_top(&path)
         {
@@ -397,7 +425,7 @@ fn inspect_sdist_zip(file: &UploadedFile) -> Result<Inspected, ProviderError> {
     let mut zip = open_zip(file)?;
     let names: Vec<String> = zip.file_names().map(str::to_owned).collect();
     for n in &names {
-        check_member_path(&file.filename, n)?;
+        member::check(&file.filename, n)?;
     }
     let found = names
         .iter()
@@ -410,7 +438,7 @@ fn inspect_sdist_zip(file: &UploadedFile) -> Result<Inspected, ProviderError> {
         }
         None => None,
     };
-    check_all_entries(&mut zip, unpack_limit(file.size), &file.filename)?;
+    check_all_entries(&mut zip, unpack_limit(file.size), &file.filename, None)?;
     finish_sdist(file, stem, names.len(), pkg_info, Kind::SdistZip)
 }
 

@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 
 mod chunks;
 pub mod dist;
+pub mod member;
 pub mod metadata;
 pub mod names;
 mod negotiate;
@@ -429,3 +430,5 @@ fn pages_of(files: &mut Vec<IndexFile>, project: Option<&str>, html: Vec<Part>, 
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_hostile;

@@ -14,6 +14,8 @@ use rpm::{DependencyFlags, FileFlags, IndexSignatureTag, IndexTag, PackageMetada
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
+use crate::filelist::{FileList, FileListError};
+
 const LEAD_SIZE: u64 = 96;
 const LEAD_MAGIC: [u8; 4] = [0xed, 0xab, 0xee, 0xdb];
 const HEADER_MAGIC: [u8; 4] = [0x8e, 0xad, 0xe8, 0x01];
@@ -122,6 +124,27 @@ pub struct Parsed {
 }
 
 type Result<T> = std::result::Result<T, String>;
+
+/// Why an uploaded `.rpm` was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RpmError {
+    /// Not a whole, consistent rpm.
+    #[error("{0}")]
+    Invalid(String),
+    /// Its file list names something rpm must not install.
+    #[error(transparent)]
+    Files(#[from] FileListError),
+}
+
+impl RpmError {
+    /// The stable error code of the refusal.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RpmError::Invalid(_) => "invalid_rpm",
+            RpmError::Files(e) => e.code(),
+        }
+    }
+}
 
 fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
@@ -294,7 +317,7 @@ fn verify(path: &Path, meta: &PackageMetadata, start: u64, end: u64, size: u64) 
 }
 
 /// Reads and checks the package at `path` (`size` bytes).
-pub fn read(path: &Path, size: u64) -> Result<Parsed> {
+pub fn read(path: &Path, size: u64) -> std::result::Result<Parsed, RpmError> {
     let mut f = File::open(path).map_err(|e| format!("reading the package: {e}"))?;
     let (start, end) = check_layout(&mut f, size)?;
     f.seek(SeekFrom::Start(0))
@@ -306,10 +329,19 @@ pub fn read(path: &Path, size: u64) -> Result<Parsed> {
         .map_err(|e| format!("the rpm header could not be decoded: {e}"))?;
     let offsets = meta.get_package_segment_offsets();
     if offsets.header != start || offsets.payload != end {
-        return Err("the rpm header could not be decoded consistently".into());
+        return Err(RpmError::Invalid(
+            "the rpm header could not be decoded consistently".into(),
+        ));
     }
     verify(path, &meta, start, end, size)?;
-    extract(&meta, start, end).map_err(|e| format!("the rpm header is incomplete: {e}"))
+    FileList::of(&meta)?.check(meta.is_source_package())?;
+    Ok(extract(&meta, start, end).map_err(|e| format!("the rpm header is incomplete: {e}"))?)
+}
+
+impl From<String> for RpmError {
+    fn from(message: String) -> Self {
+        RpmError::Invalid(message)
+    }
 }
 
 fn opt_str(r: std::result::Result<&str, rpm::Error>) -> String {

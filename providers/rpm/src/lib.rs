@@ -14,6 +14,7 @@ use artifactd_provider_api::{
     Snippet, SnippetContext, UploadContext, UploadedFile,
 };
 
+pub mod filelist;
 pub mod header;
 mod render;
 pub mod xml;
@@ -108,7 +109,7 @@ impl Provider for RpmProvider {
                 ));
             }
             let parsed = header::read(&file.path, file.size)
-                .map_err(|e| invalid("invalid_rpm", format!("{}: {e}", file.filename)))?;
+                .map_err(|e| invalid(e.code(), format!("{}: {e}", file.filename)))?;
             let info = parsed.info;
             check_token("package name", &parsed.name, "-_")?;
             check_token("version", &info.ver, "_~^")?;

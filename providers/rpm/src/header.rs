@@ -6,6 +6,7 @@
 //! refuses any that point outside their data store: an impossible size is a
 //! 400, never an allocation of what the file claims or a panic.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
@@ -436,15 +437,19 @@ pub fn extract(
         });
     }
     let provides = deps(m.get_provides());
+    // Sets, not scans: a header may list hundreds of thousands of each.
+    let own_files: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    let provided: HashSet<&str> = provides.iter().map(|p| p.name.as_str()).collect();
+    let mut seen: HashSet<Dep> = HashSet::new();
     let mut requires = Vec::new();
     for d in deps(m.get_requires()) {
         // As createrepo_c: rpmlib() features, the package's own primary files
         // and its own provides are not requirements a resolver must meet.
-        let own_file = is_primary_file(&d.name) && files.iter().any(|f| f.path == d.name);
+        let own_file = is_primary_file(&d.name) && own_files.contains(d.name.as_str());
         if d.name.starts_with("rpmlib(")
             || own_file
-            || provides.iter().any(|p| p.name == d.name)
-            || requires.contains(&d)
+            || provided.contains(d.name.as_str())
+            || !seen.insert(d.clone())
         {
             continue;
         }

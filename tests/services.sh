@@ -78,6 +78,8 @@ start_services() { # DIR
   ensure_packages rpm dnf dnf-plugins-core createrepo-c
   # web UI tests: pages loaded and screenshotted in headless Chromium
   ensure_packages chromium
+  # README examples (tests/tests/e2e/readme.rs): jq reads JSON answers
+  ensure_packages jq
   ensure_s3s
   ensure_python_tools
 

@@ -1,10 +1,12 @@
 //! End-to-end tests against the real `artifactd` binary, each on SQLite +
-//! local storage and on MariaDB + S3.
+//! local storage and on MariaDB + S3 (except `readme`, the README's
+//! examples: SQLite and local storage only).
 
 mod apt;
 mod bad_input;
 mod multi_instance;
 mod pypi;
+mod readme;
 mod roundtrip;
 mod rpcli;
 mod rpm;

@@ -211,10 +211,12 @@ fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
 }
 
-/// Rewrites the package name inside a built rpm (same length), and renames
-/// the header digests in the signature header so that only the name can
-/// be objected to: how a crafted package with a hostile name looks.
-pub fn with_name(rpm: &[u8], name: &str) -> Vec<u8> {
+/// Rewrites the main header of a built rpm: `edit(tag, data)` sees each
+/// entry's tag and the data store from that entry's offset on, and may
+/// change bytes in place (the header keeps its size). The header digests in
+/// the signature header are renamed to tags nobody reads, so that only
+/// what was edited can be objected to: how a crafted package looks.
+pub fn with_header_edit(rpm: &[u8], mut edit: impl FnMut(u32, &mut [u8])) -> Vec<u8> {
     let mut b = rpm.to_vec();
     let (sig_tags, sig_data) = (be32(&b, 96 + 8) as usize, be32(&b, 96 + 12) as usize);
     for i in 0..sig_tags {
@@ -225,17 +227,34 @@ pub fn with_name(rpm: &[u8], name: &str) -> Vec<u8> {
         }
     }
     let h = (96 + 16 + sig_tags * 16 + sig_data).div_ceil(8) * 8;
-    let tags = be32(&b, h + 8) as usize;
+    let (tags, data) = (be32(&b, h + 8) as usize, be32(&b, h + 12) as usize);
     let store = h + 16 + tags * 16;
     for i in 0..tags {
         let at = h + 16 + i * 16;
-        if be32(&b, at) == 1000 {
-            let off = store + be32(&b, at + 8) as usize;
-            let old_len = b[off..].iter().position(|c| *c == 0).unwrap();
-            assert_eq!(old_len, name.len(), "same length only");
-            b[off..off + old_len].copy_from_slice(name.as_bytes());
-            return b;
-        }
+        let (tag, off) = (be32(&b, at), be32(&b, at + 8) as usize);
+        edit(tag, &mut b[store + off..store + data]);
     }
-    panic!("no name tag");
+    b
+}
+
+/// Replaces the NUL-terminated string at the start of `data` by `new`, of
+/// the same length.
+pub fn replace_string(data: &mut [u8], new: &str) {
+    let old_len = data.iter().position(|c| *c == 0).unwrap();
+    assert_eq!(old_len, new.len(), "same length only");
+    data[..old_len].copy_from_slice(new.as_bytes());
+}
+
+/// Rewrites the package name inside a built rpm (same length), as
+/// [`with_header_edit`] does: how a crafted package with a hostile name looks.
+pub fn with_name(rpm: &[u8], name: &str) -> Vec<u8> {
+    let mut found = false;
+    let b = with_header_edit(rpm, |tag, data| {
+        if tag == 1000 {
+            replace_string(data, name);
+            found = true;
+        }
+    });
+    assert!(found, "no name tag");
+    b
 }

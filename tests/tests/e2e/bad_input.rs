@@ -20,7 +20,7 @@ fn raw_multipart(disposition: &[u8], content: &[u8]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-async fn assert_untouched(
+pub(crate) async fn assert_untouched(
     env: &TestEnv,
     server: &Server,
     before_objects: &[String],

@@ -157,6 +157,74 @@ async fn apt_update_resolve_download_source(backend: Backend) {
         .get("/repo/apt/deb/dists/bookworm/main/Contents-amd64.gz")
         .await;
     assert_eq!(contents.status(), 200);
+
+    // apt-get source through the .sources file the script writes.
+    let sources = script
+        .split("<<SOURCES_END\n")
+        .nth(1)
+        .and_then(|s| s.split("SOURCES_END").next())
+        .unwrap_or_else(|| panic!("no .sources in {script}"));
+    assert!(sources.starts_with("Types: deb deb-src\n"), "{sources}");
+    let by_script = Apt::new(
+        &env.dir.path().join("apt-script"),
+        &pubkey(&server, "deb").await,
+        &[],
+    );
+    let sources = sources
+        .replace("$base", &format!("{}/repo/apt/deb", server.url))
+        .replace(
+            "/etc/apt/keyrings/deb.asc",
+            &by_script.key_path().display().to_string(),
+        );
+    std::fs::write(
+        by_script.dir.join("etc/sources.list.d/deb.sources"),
+        sources,
+    )
+    .unwrap();
+    let run = by_script.update();
+    assert!(run.ok, "{}", run.output);
+    let run = by_script.run(&["source", "--download-only", "hello"]);
+    assert!(run.ok, "{}", run.output);
+    assert!(by_script.out_dir().join("hello_2.10-3.dsc").exists());
+
+    // A dist without source packages lists an empty Sources all the same
+    // (mirroring tools want one), and its script names deb only.
+    upload_debs(
+        &server,
+        "deb",
+        "dist=trixie",
+        &[("t.deb", make_deb("trixie-only", "1.0", "amd64", ""))],
+    )
+    .await;
+    let release = assert_release_consistent(&server, "deb", "trixie").await;
+    for name in [
+        "main/source/Sources",
+        "main/source/Sources.xz",
+        "main/source/Sources.gz",
+    ] {
+        assert!(
+            release.contains(&format!(" {name}\n")),
+            "{name} not in\n{release}"
+        );
+    }
+    assert_eq!(
+        packages_text(&server, "/repo/apt/deb/dists/trixie/main/source/Sources").await,
+        ""
+    );
+    let script = server
+        .get("/repo/apt/deb/dists/trixie/install")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(script.contains("\nTypes: deb\n"), "{script}");
+    let apt = Apt::new(
+        &env.dir.path().join("apt-trixie"),
+        &pubkey(&server, "deb").await,
+        &[source_line(&server, "deb", "deb-src", "trixie", "main")],
+    );
+    let run = apt.update();
+    assert!(run.ok && !run.output.contains("Skipping"), "{}", run.output);
 }
 
 async fn apt_rejects_tampered_release_and_wrong_key(backend: Backend) {

@@ -11,7 +11,8 @@ use artifactd_provider_api::ProviderError;
 const MAX_RECORD_LINE: u64 = 64 * 1024;
 
 /// Why `path` could leave the directory it is unpacked into, if it could.
-/// A leading `./` is allowed (sdists made by `tar` have it).
+/// A leading `./` is allowed (sdists made by `tar` have it), and `.`/`./`
+/// name the root.
 pub fn unsafe_reason(path: &str) -> Option<&'static str> {
     unsafe_form(path).or_else(|| {
         path.split('/')
@@ -24,8 +25,11 @@ pub fn unsafe_reason(path: &str) -> Option<&'static str> {
 fn unsafe_form(path: &str) -> Option<&'static str> {
     let p = path.strip_prefix("./").unwrap_or(path);
     let b = p.as_bytes();
-    if p.is_empty() {
+    if path.is_empty() {
         Some("is empty")
+    } else if p.is_empty() || p == "." {
+        // The root itself, as `tar -C dir .` lists it.
+        None
     } else if p.contains('\0') {
         Some("holds a NUL byte")
     } else if p.chars().any(char::is_control) {
@@ -186,12 +190,13 @@ mod tests {
             "a..b/c",
             "pkg/.hidden",
             "six-1.0.data/scripts/run",
+            "./",
+            ".",
         ] {
             assert_eq!(unsafe_reason(ok), None, "{ok}");
         }
         for bad in [
             "",
-            "./",
             "../../evil.py",
             "..",
             "/etc/evil",

@@ -36,7 +36,8 @@ impl FileListError {
 /// What is wrong with one path of a binary (`source == false`) or source
 /// package, if anything.
 fn path_problem(path: &str, base: &str, source: bool) -> Option<&'static str> {
-    if base.is_empty() {
+    // rpm lists "/" itself (owned by `filesystem`) as "/" + "".
+    if base.is_empty() && (source || path != "/") {
         Some("has an empty file name")
     } else if path.contains('\0') {
         Some("holds a NUL byte")
@@ -161,6 +162,13 @@ mod tests {
             ],
         );
         assert_eq!(code(&ok, false), "ok");
+        let root = list(&["/"], &[("", 0, 0o040755)]);
+        assert_eq!(
+            code(&root, false),
+            "ok",
+            "the root directory, as rpm lists it"
+        );
+        assert_eq!(code(&root, true), "unsafe_path");
         for (dirs, base) in [
             (["/usr/../etc/"], "passwd"),
             (["/usr/bin/"], ".."),

@@ -9,6 +9,7 @@ use crate::auth::Auth;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::health::HealthChecker;
 use crate::publish::Publisher;
 use crate::registry::Registry;
 use crate::state::Repos;
@@ -22,6 +23,7 @@ pub struct App {
     pub repos: Arc<Repos>,
     pub publisher: Arc<Publisher>,
     pub auth: Auth,
+    pub health: HealthChecker,
 }
 
 impl App {
@@ -47,6 +49,12 @@ impl App {
             settings.signing.clone(),
         );
         let auth = Auth::new(db.clone(), settings.admin_token.as_deref()).await?;
+        let health = HealthChecker::new(
+            db.clone(),
+            storage.clone(),
+            settings.tmp_dir(),
+            publisher.owner().to_owned(),
+        );
         tracing::info!(
             database = ?db.backend(),
             storage = if settings.storage.s3_url.is_some() { "s3" } else { "local" },
@@ -61,6 +69,7 @@ impl App {
             repos,
             publisher,
             auth,
+            health,
         })
     }
 
@@ -80,13 +89,6 @@ impl App {
                 ),
             )
         })
-    }
-
-    /// Checks the database and the storage backend.
-    pub async fn health(&self) -> Result<()> {
-        self.db.ping().await?;
-        self.storage.check().await?;
-        Ok(())
     }
 }
 

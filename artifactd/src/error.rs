@@ -34,12 +34,17 @@ pub enum Error {
     #[error(transparent)]
     Provider(#[from] ProviderError),
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
     #[error("database: {0}")]
-    Db(#[from] sea_orm::DbErr),
-    /// A dependency (database, storage, another instance) did not answer in time (503).
+    Db(sea_orm::DbErr),
+    /// A dependency (database, storage, another instance) did not answer in
+    /// time or is down (503 with `Retry-After`). The text names no endpoint.
     #[error("{0}")]
     Unavailable(String),
+    /// The database or the storage has no space left (507 with
+    /// `Retry-After`); nothing of the request was kept.
+    #[error("{0}")]
+    InsufficientStorage(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -82,14 +87,66 @@ impl Error {
             Error::Storage(_) => "storage_error",
             Error::Db(_) => "database_error",
             Error::Unavailable(_) => "unavailable",
+            Error::InsufficientStorage(_) => "insufficient_storage",
             Error::Internal(_) => "internal",
         }
     }
 }
 
+/// Whether an I/O error means the file system is full (or over quota).
+pub fn is_out_of_space(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
+        // ENOSPC, EDQUOT: kinds are lost when an error is wrapped and rebuilt.
+        || matches!(e.raw_os_error(), Some(28 | 122))
+}
+
+const NO_SPACE: &str =
+    "no space left to store the request; nothing was kept, retry once space is freed";
+
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
+        if is_out_of_space(&e) {
+            tracing::error!(error = %e, "out of space");
+            return Error::InsufficientStorage(NO_SPACE.into());
+        }
         Error::Internal(format!("I/O: {e}"))
+    }
+}
+
+impl From<StorageError> for Error {
+    /// Full disks and unreachable object stores become 507 and 503 whose
+    /// text names no internal endpoint; the details go to the log.
+    fn from(e: StorageError) -> Self {
+        match &e {
+            StorageError::Io { source, .. } if is_out_of_space(source) => {
+                tracing::error!(error = %e, "storage out of space");
+                Error::InsufficientStorage(NO_SPACE.into())
+            }
+            StorageError::Remote { .. } => {
+                tracing::error!(error = %e, "object store failed");
+                Error::Unavailable("the object store is unavailable; retry later".into())
+            }
+            _ => Error::Storage(e),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for Error {
+    /// Classifies database failures: no space (507), unreachable, timed out
+    /// or busy (503), anything else (500). The log keeps the details.
+    fn from(e: sea_orm::DbErr) -> Self {
+        match crate::db::classify(&e) {
+            crate::db::Failure::NoSpace => {
+                tracing::error!(error = %e, "database out of space");
+                Error::InsufficientStorage(NO_SPACE.into())
+            }
+            crate::db::Failure::Unavailable => {
+                tracing::error!(error = %e, "database unavailable");
+                Error::Unavailable("the database is unavailable; retry later".into())
+            }
+            crate::db::Failure::Other => Error::Db(e),
+        }
     }
 }
 

@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0001Initial),
             Box::new(M0002SigningKeys),
             Box::new(M0003Yanked),
+            Box::new(M0004HealthProbes),
         ]
     }
 }
@@ -194,6 +195,43 @@ impl MigrationTrait for M0003Yanked {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// One row per instance that `/healthz` rewrites: a real durable write, so a
+/// database that can no longer write (full disk, read-only node) shows as
+/// unhealthy, not only as failing uploads.
+struct M0004HealthProbes;
+
+impl MigrationName for M0004HealthProbes {
+    fn name(&self) -> &str {
+        "m0004_health_probes"
+    }
+}
+
+#[derive(DeriveIden)]
+enum HealthProbes {
+    Table,
+    Instance,
+    At,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0004HealthProbes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            table(m)
+                .table(HealthProbes::Table)
+                .col(string_len(HealthProbes::Instance, 64).primary_key())
+                .col(big_integer(HealthProbes::At))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(HealthProbes::Table).to_owned())
+            .await
     }
 }
 

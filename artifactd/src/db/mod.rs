@@ -13,16 +13,18 @@ use std::time::Duration;
 use artifactd_provider_api::{FileRecord, NewPackage, PackageRecord, UploadedFile};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseBackend,
-    DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
 use crate::error::{Error, Result};
 
+mod conn;
 pub mod entities;
 mod migration;
+
+pub use conn::{Failure, classify};
 
 use entities::{file, index_set, package, repo, signing_key, token};
 
@@ -80,15 +82,7 @@ pub struct Committed {
 impl Db {
     /// Connects and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Db> {
-        let mut opts = ConnectOptions::new(url.to_owned());
-        opts.max_connections(16)
-            .min_connections(1)
-            .connect_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(30))
-            .sqlx_logging(false)
-            // Writers queue on SQLite's lock; under bursts of uploads from
-            // several processes, 5 s (sqlx's default) is not enough.
-            .map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::from_secs(30)));
+        let opts = conn::options(url);
         let conn = Database::connect(opts).await?;
         if conn.get_database_backend() == DatabaseBackend::Sqlite {
             // WAL lets readers proceed while one writer commits; the setting
@@ -118,6 +112,25 @@ impl Db {
 
     pub async fn ping(&self) -> Result<()> {
         self.conn.ping().await.map_err(Error::from)
+    }
+
+    /// A real, durable write: rewrites this instance's row in
+    /// `health_probes`, which fails when the database cannot write.
+    pub async fn probe_write(&self, instance: &str) -> Result<()> {
+        use sea_orm::sea_query::{Alias, OnConflict, Query};
+        let (instance_col, at_col) = (Alias::new("instance"), Alias::new("at"));
+        let stmt = Query::insert()
+            .into_table(Alias::new("health_probes"))
+            .columns([instance_col.clone(), at_col.clone()])
+            .values_panic([instance.into(), now_ms().into()])
+            .on_conflict(
+                OnConflict::column(instance_col)
+                    .update_column(at_col)
+                    .to_owned(),
+            )
+            .to_owned();
+        self.conn.execute(&stmt).await?;
+        Ok(())
     }
 
     // ---- repositories ----

@@ -7,6 +7,9 @@ use artifactd_provider_api::ProviderError;
 
 use crate::error::Error;
 
+/// What 503 and 507 answers suggest to wait before trying again.
+pub const RETRY_AFTER_SECS: u32 = 5;
+
 impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -21,6 +24,7 @@ impl ResponseError for Error {
             Error::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             Error::Provider(_) | Error::Storage(_) | Error::Db(_) | Error::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -33,6 +37,10 @@ impl ResponseError for Error {
             tracing::error!(error = %self, "request failed");
         }
         let mut resp = HttpResponse::build(status);
+        if matches!(self, Error::Unavailable(_) | Error::InsufficientStorage(_)) {
+            // Both clear by themselves (the database returns, space is freed).
+            resp.insert_header(("Retry-After", RETRY_AFTER_SECS.to_string()));
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.insert_header((
                 "WWW-Authenticate",

@@ -52,6 +52,21 @@ fn io_err(key: &StorageKey) -> impl FnOnce(std::io::Error) -> StorageError + '_ 
     }
 }
 
+/// Writes `tmp` with `write`, then renames it to `dest`; on any failure
+/// (a full disk, most often) the partial temporary file is removed, so a
+/// failed write leaves nothing behind.
+fn write_then_rename(
+    tmp: &Path,
+    dest: &Path,
+    write: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let result = write(tmp).and_then(|()| std::fs::rename(tmp, dest));
+    if result.is_err() {
+        let _ = std::fs::remove_file(tmp);
+    }
+    result
+}
+
 fn ensure_parent(path: &Path) -> std::io::Result<()> {
     match path.parent() {
         Some(dir) if !dir.is_dir() => std::fs::create_dir_all(dir),
@@ -91,9 +106,10 @@ impl Storage for LocalStorage {
                     return Err(e);
                 }
                 let tmp = Self::tmp_name(&dest);
-                std::fs::copy(&src, &tmp)?;
-                std::fs::File::open(&tmp)?.sync_all()?;
-                std::fs::rename(&tmp, &dest)?;
+                write_then_rename(&tmp, &dest, |tmp| {
+                    std::fs::copy(&src, tmp)?;
+                    std::fs::File::open(tmp)?.sync_all()
+                })?;
             }
             Ok(())
         })
@@ -110,11 +126,11 @@ impl Storage for LocalStorage {
         blocking(key, move || {
             ensure_parent(&dest)?;
             let tmp = Self::tmp_name(&dest);
-            let mut f = std::fs::File::create(&tmp)?;
-            std::io::Write::write_all(&mut f, &bytes)?;
-            f.sync_all()?;
-            drop(f);
-            std::fs::rename(&tmp, &dest)
+            write_then_rename(&tmp, &dest, |tmp| {
+                let mut f = std::fs::File::create(tmp)?;
+                std::io::Write::write_all(&mut f, &bytes)?;
+                f.sync_all()
+            })
         })
         .await
     }
@@ -196,13 +212,28 @@ impl Storage for LocalStorage {
             })
     }
 
+    /// The directory must take a small durable write, so a full disk shows
+    /// as unhealthy rather than as failing uploads only.
     async fn check(&self) -> Result<(), StorageError> {
-        tokio::fs::metadata(&self.root)
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || probe_write(&root))
             .await
-            .map(|_| ())
+            .map_err(|e| StorageError::Config(e.to_string()))?
             .map_err(|source| StorageError::Io {
                 key: self.root.display().to_string(),
                 source,
             })
     }
+}
+
+/// Writes, syncs and removes a small file in `dir` (blocking).
+pub fn probe_write(dir: &Path) -> std::io::Result<()> {
+    let path = LocalStorage::tmp_name(&dir.join("health"));
+    let result = (|| {
+        let mut f = std::fs::File::create(&path)?;
+        std::io::Write::write_all(&mut f, &[0u8; 4096])?;
+        f.sync_all()
+    })();
+    let _ = std::fs::remove_file(&path);
+    result
 }

@@ -17,7 +17,7 @@ use futures_util::Stream;
 mod local;
 mod s3;
 
-pub use local::LocalStorage;
+pub use local::{LocalStorage, probe_write};
 pub use s3::{S3Location, S3Storage};
 
 /// A stream of object bytes.

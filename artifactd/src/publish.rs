@@ -37,8 +37,42 @@ pub struct Published {
     pub generation: i64,
 }
 
+/// A publish attempt that failed, as waiting uploads are told of it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PublishFailure {
+    /// The `change_seq` the attempt would have published.
+    #[serde(skip)]
+    pub upto: i64,
+    pub error: &'static str,
+    pub message: String,
+}
+
+/// What a waiting upload learns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitOutcome {
+    /// Published, and this instance serves a generation that has it.
+    Published(Published),
+    /// A publish that would have covered it failed; the upload stays
+    /// committed and the sweep publishes it once the cause is gone.
+    Failed(PublishFailure),
+    /// Not published within `wait_timeout_secs`.
+    TimedOut,
+}
+
+impl WaitOutcome {
+    /// The generation that holds the change, if it was published.
+    pub fn generation(&self) -> Option<i64> {
+        match self {
+            WaitOutcome::Published(p) => Some(p.generation),
+            _ => None,
+        }
+    }
+}
+
 struct Worker {
     published: watch::Sender<Published>,
+    /// The latest failed attempt, cleared by the next success.
+    failure: watch::Sender<Option<PublishFailure>>,
     /// The highest `change_seq` anyone on this instance waits for.
     wanted: AtomicI64,
     running: AtomicBool,
@@ -83,6 +117,11 @@ impl Publisher {
         })
     }
 
+    /// This instance's name in lease rows.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
     fn worker(&self, repo_id: i64) -> Arc<Worker> {
         self.workers
             .lock()
@@ -91,6 +130,7 @@ impl Publisher {
             .or_insert_with(|| {
                 Arc::new(Worker {
                     published: watch::Sender::new(Published::default()),
+                    failure: watch::Sender::new(None),
                     wanted: AtomicI64::new(0),
                     running: AtomicBool::new(false),
                     last_gc: Mutex::new(Some(Instant::now())),
@@ -109,22 +149,39 @@ impl Publisher {
         }
     }
 
-    /// Asks for `seq` to be published and waits until it is, or until the
-    /// configured timeout. Returns the generation that contains it, if any.
+    /// Asks for `seq` to be published and waits until it is and this
+    /// instance serves a generation holding it (read-your-writes even when
+    /// another instance published it), until a publish covering it fails,
+    /// or until the configured timeout.
     pub async fn publish_and_wait(
         self: &Arc<Self>,
         state: Arc<RepoState>,
         seq: i64,
-    ) -> Result<Option<Published>> {
+    ) -> Result<WaitOutcome> {
         let worker = self.worker(state.info.id);
-        let mut rx = worker.published.subscribe();
-        self.request(state, seq);
-        let wait = rx.wait_for(|p| p.seq >= seq);
-        match tokio::time::timeout(Duration::from_secs(self.cfg.wait_timeout_secs), wait).await {
-            Ok(Ok(p)) => Ok(Some(*p)),
-            Ok(Err(_)) => Err(Error::Internal("publisher stopped".into())),
-            Err(_) => Ok(None),
+        let mut published = worker.published.subscribe();
+        // An earlier failure has `upto` below this upload's `seq`, so only
+        // an attempt that covered it can end the wait.
+        let mut failed = worker.failure.subscribe();
+        self.request(state.clone(), seq);
+        let wait = async {
+            tokio::select! {
+                p = published.wait_for(|p| p.seq >= seq) => p.map(|p| WaitOutcome::Published(*p)),
+                f = failed.wait_for(|f| f.as_ref().is_some_and(|f| f.upto >= seq)) => {
+                    f.map(|f| WaitOutcome::Failed(f.clone().expect("checked")))
+                }
+            }
+        };
+        let deadline = Duration::from_secs(self.cfg.wait_timeout_secs);
+        let outcome = match tokio::time::timeout(deadline, wait).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => return Err(Error::Internal("publisher stopped".into())),
+            Err(_) => return Ok(WaitOutcome::TimedOut),
+        };
+        if let WaitOutcome::Published(p) = &outcome {
+            self.repos.catch_up(&state, p.generation).await?;
         }
+        Ok(outcome)
     }
 
     /// The publish loop of one repository on this instance; runs while
@@ -189,6 +246,7 @@ impl Publisher {
             {
                 Ok(Some(p)) => {
                     failures = 0;
+                    worker.failure.send_replace(None);
                     tracing::info!(
                         repo = %format!("{}/{}", state.info.provider, state.info.name),
                         generation = p.generation,
@@ -218,6 +276,11 @@ impl Publisher {
                 Err(e) => {
                     failures += 1;
                     tracing::error!(repo = id, error = %e, "publish failed");
+                    worker.failure.send_replace(Some(PublishFailure {
+                        upto: repo.change_seq,
+                        error: e.code(),
+                        message: e.to_string(),
+                    }));
                     tokio::time::sleep(POLL * 2u32.pow(failures.min(6))).await;
                 }
             }

@@ -316,6 +316,11 @@ impl RepoState {
         }
     }
 
+    /// Whether a generation was ever loaded here (then it can be served).
+    fn is_loaded(&self) -> bool {
+        self.serve.read().expect("lock").checked_at.is_some()
+    }
+
     fn is_fresh(&self, ttl: Duration) -> bool {
         self.serve
             .read()
@@ -466,6 +471,10 @@ impl RepoState {
     }
 }
 
+/// How long a read of a loaded repository waits for its refresh before it
+/// is answered from the generation in memory.
+pub const READ_WAIT: Duration = Duration::from_millis(50);
+
 /// All repositories this instance has seen, by id and by (provider, name).
 pub struct Repos {
     db: Db,
@@ -489,7 +498,14 @@ impl Repos {
     }
 
     /// The state of an existing repository, refreshed if older than the TTL.
-    pub async fn get(&self, provider: &str, name: &str) -> Result<Option<Arc<RepoState>>> {
+    /// Once a repository is loaded, a read never waits on the database for
+    /// longer than [`READ_WAIT`]: a slow or failing refresh goes on in the
+    /// background while the last complete generation is served.
+    pub async fn get(
+        self: &Arc<Self>,
+        provider: &str,
+        name: &str,
+    ) -> Result<Option<Arc<RepoState>>> {
         let cached = self
             .by_name
             .read()
@@ -504,7 +520,17 @@ impl Repos {
             },
         };
         if !state.is_fresh(self.ttl) {
-            self.refresh(&state).await?;
+            if !state.is_loaded() {
+                self.refresh(&state).await?;
+            } else {
+                let (this, bg) = (self.clone(), state.clone());
+                let refresh = tokio::spawn(async move {
+                    if let Err(e) = this.refresh(&bg).await {
+                        tracing::warn!(repo = bg.info.id, error = %e, "refresh failed; serving the last generation");
+                    }
+                });
+                let _ = tokio::time::timeout(READ_WAIT, refresh).await;
+            }
         }
         Ok(Some(state))
     }
@@ -535,8 +561,7 @@ impl Repos {
         // Once something was loaded, a reader never waits behind a refresh or
         // a publish on this instance: it serves the set it has, which is
         // complete, and whoever holds the lock brings it up to date.
-        let loaded = state.serve.read().expect("lock").checked_at.is_some();
-        let _guard = if loaded {
+        let _guard = if state.is_loaded() {
             match state.refresh_lock.try_lock() {
                 Ok(g) => g,
                 Err(_) => return Ok(()),
@@ -545,6 +570,21 @@ impl Repos {
             state.refresh_lock.lock().await
         };
         if state.is_fresh(self.ttl) {
+            return Ok(());
+        }
+        let row = self.db.repo_by_id(state.info.id).await?;
+        self.reload(state, &row).await
+    }
+
+    /// Makes `state` serve `generation` or a newer one, which the database
+    /// already holds (an upload's publication, maybe by another instance).
+    /// Waits for a refresh or publish running here rather than skipping it.
+    pub async fn catch_up(&self, state: &RepoState, generation: i64) -> Result<()> {
+        if state.generation() >= generation {
+            return Ok(());
+        }
+        let _guard = state.refresh_lock.lock().await;
+        if state.generation() >= generation {
             return Ok(());
         }
         let row = self.db.repo_by_id(state.info.id).await?;

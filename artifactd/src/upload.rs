@@ -20,6 +20,7 @@ use crate::app::App;
 use crate::auth::Principal;
 use crate::db::FileOutcome;
 use crate::error::{Error, Result};
+use crate::publish::{PublishFailure, WaitOutcome};
 use crate::storage::StorageKey;
 
 /// What `/addpkg` asked for, minus the files.
@@ -72,6 +73,26 @@ pub struct Publication {
     /// The generation that contains it, once published.
     pub generation: Option<i64>,
     pub published: bool,
+    /// Why the publish this upload waited for failed (the upload itself is
+    /// committed and will be published once the cause is gone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish_error: Option<PublishFailure>,
+}
+
+impl Publication {
+    fn waited(seq: i64, outcome: WaitOutcome) -> Self {
+        let generation = outcome.generation();
+        let publish_error = match outcome {
+            WaitOutcome::Failed(f) => Some(f),
+            _ => None,
+        };
+        Publication {
+            seq,
+            generation,
+            published: generation.is_some(),
+            publish_error,
+        }
+    }
 }
 
 /// Checks a repository name: letters, digits, `.`, `_`, `-`; 1..=128 long.
@@ -275,29 +296,14 @@ impl App {
         }
 
         let publication = if req.wait {
-            match self
+            let outcome = self
                 .publisher
                 .publish_and_wait(state.clone(), committed.seq)
-                .await?
-            {
-                Some(p) => Publication {
-                    seq: committed.seq,
-                    generation: Some(p.generation),
-                    published: true,
-                },
-                None => Publication {
-                    seq: committed.seq,
-                    generation: None,
-                    published: false,
-                },
-            }
+                .await?;
+            Publication::waited(committed.seq, outcome)
         } else {
             self.publisher.request(state.clone(), committed.seq);
-            Publication {
-                seq: committed.seq,
-                generation: None,
-                published: false,
-            }
+            Publication::waited(committed.seq, WaitOutcome::TimedOut)
         };
 
         let stored = packages

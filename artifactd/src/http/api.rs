@@ -8,11 +8,19 @@ use serde_json::json;
 use crate::app::App;
 use crate::error::{Error, Result};
 
+/// 200 when every check passes, else 503; the body names each check.
 pub async fn healthz(app: web::Data<App>) -> HttpResponse {
-    match app.health().await {
-        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ok" })),
-        Err(e) => HttpResponse::ServiceUnavailable()
-            .json(json!({ "status": "unavailable", "error": e.code(), "message": e.to_string() })),
+    let report = app.health.report().await;
+    let body = json!({
+        "status": if report.ok { "ok" } else { "unavailable" },
+        "checks": report.checks,
+    });
+    if report.ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", super::error::RETRY_AFTER_SECS.to_string()))
+            .json(body)
     }
 }
 
@@ -242,7 +250,7 @@ pub async fn add_key(
         "fingerprint": added.fingerprint,
         "algorithm": added.algorithm,
         "previous_keys_retire_at": retire_at,
-        "generation": published.map(|p| p.generation),
+        "generation": published.generation(),
     })))
 }
 
@@ -300,7 +308,7 @@ async fn package_change_response(
         what: changed.iter().map(|p| json!({
             "name": p.name, "version": p.version, "section": p.section, "variant": p.variant,
         })).collect::<Vec<_>>(),
-        "publication": { "seq": seq, "generation": published.map(|p| p.generation), "published": published.is_some() },
+        "publication": { "seq": seq, "generation": published.generation(), "published": published.generation().is_some() },
     })))
 }
 
@@ -414,7 +422,7 @@ pub async fn update_repo(
         .publish_and_wait(app.repos.insert(&row), seq)
         .await?;
     Ok(HttpResponse::Ok()
-        .json(json!({ "settings": settings, "generation": published.map(|p| p.generation) })))
+        .json(json!({ "settings": settings, "generation": published.generation() })))
 }
 
 #[derive(Deserialize)]

@@ -201,6 +201,7 @@ impl Publisher {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(repo = id, error = %e, "publisher cannot read repository");
+                    self.failed(&worker, &e);
                     tokio::time::sleep(POLL * 5).await;
                     continue;
                 }
@@ -235,6 +236,7 @@ impl Publisher {
                 }
                 Err(e) => {
                     tracing::warn!(repo = id, error = %e, "cannot take publish lease");
+                    self.failed(&worker, &e);
                     tokio::time::sleep(POLL * 5).await;
                     continue;
                 }
@@ -276,11 +278,7 @@ impl Publisher {
                 Err(e) => {
                     failures += 1;
                     tracing::error!(repo = id, error = %e, "publish failed");
-                    worker.failure.send_replace(Some(PublishFailure {
-                        upto: repo.change_seq,
-                        error: e.code(),
-                        message: e.to_string(),
-                    }));
+                    self.failed(&worker, &e);
                     tokio::time::sleep(POLL * 2u32.pow(failures.min(6))).await;
                 }
             }
@@ -288,6 +286,16 @@ impl Publisher {
                 tracing::warn!(repo = id, error = %e, "cannot release publish lease");
             }
         }
+    }
+
+    /// Tells everyone waiting here that the attempt for their changes failed
+    /// (the loop goes on retrying).
+    fn failed(&self, worker: &Worker, e: &Error) {
+        worker.failure.send_replace(Some(PublishFailure {
+            upto: worker.wanted.load(Ordering::SeqCst),
+            error: e.code(),
+            message: e.to_string(),
+        }));
     }
 
     fn note(&self, worker: &Worker, p: Published) {

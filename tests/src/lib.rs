@@ -20,6 +20,7 @@ pub mod apt;
 pub mod browser;
 pub mod pypi;
 pub mod rpm;
+pub mod services;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
@@ -63,6 +64,9 @@ pub struct TestEnv {
     pub database_url: String,
     pub s3_url: Option<String>,
     pub s3_prefix: String,
+    /// Where server logs go; `dir` when `None` (a fault test keeps them off
+    /// the disk it fills).
+    pub log_dir: Option<PathBuf>,
 }
 
 impl TestEnv {
@@ -79,6 +83,7 @@ impl TestEnv {
                 dir,
                 s3_url: None,
                 s3_prefix: String::new(),
+                log_dir: None,
             },
             Backend::External => {
                 let base = external("ARTIFACTD_TEST_MYSQL_URL");
@@ -97,6 +102,7 @@ impl TestEnv {
                     dir,
                     s3_url: Some(external("ARTIFACTD_TEST_S3_URL")),
                     s3_prefix: format!("{}/", unique("t")),
+                    log_dir: None,
                 }
             }
         }
@@ -189,7 +195,11 @@ impl Server {
     async fn start(env: &TestEnv, extra: &[(&str, &str)]) -> Server {
         let port = free_port();
         let data = env.dir.path();
-        let log = data.join(format!("server-{port}.log"));
+        let log = env
+            .log_dir
+            .as_deref()
+            .unwrap_or(data)
+            .join(format!("server-{port}.log"));
         let mut cmd = Command::new(binary());
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -381,6 +391,7 @@ fn tokio_util_stream(
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
     pub json: serde_json::Value,
     pub text: String,
 }
@@ -388,9 +399,15 @@ pub struct Reply {
 impl Reply {
     async fn from(resp: reqwest::Response) -> Reply {
         let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
         let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-        Reply { status, json, text }
+        Reply {
+            status,
+            headers,
+            json,
+            text,
+        }
     }
 
     /// The JSON `error` code of a 4xx answer.

@@ -4,6 +4,7 @@
 
 mod apt;
 mod bad_input;
+mod faults;
 mod hostile;
 mod multi_instance;
 mod pypi;

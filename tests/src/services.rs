@@ -168,9 +168,10 @@ impl MariaDb {
         db
     }
 
-    fn sizing() -> [&'static str; 5] {
+    fn sizing() -> [&'static str; 6] {
         [
             "--innodb-data-file-path=ibdata1:10M:autoextend",
+            "--innodb-temp-data-file-path=ibtmp1:4M:autoextend",
             "--innodb-log-file-size=8M",
             "--innodb-buffer-pool-size=32M",
             "--innodb-flush-method=fsync",

@@ -222,19 +222,6 @@ async fn full_disk_sqlite_local() {
     fill_then_free(&env, &disk).await;
 }
 
-/// MariaDB with its datadir on a small tmpfs; files on the shared S3.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_disk_mariadb_s3() {
-    let disk = Tmpfs::mount(64);
-    let db = MariaDb::start(disk.path()).await;
-    let shared = TestEnv::new(Backend::External).await;
-    let env = TestEnv {
-        database_url: db.url(),
-        ..shared
-    };
-    fill_then_free(&env, &disk).await;
-}
-
 /// Reads of the published state must not notice an outage.
 async fn reads_stay_up(server: &Server, paths: &[String], outage: Duration, what: &str) {
     let mut latencies = Vec::new();

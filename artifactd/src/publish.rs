@@ -47,6 +47,15 @@ pub struct PublishFailure {
     pub message: String,
 }
 
+/// What one garbage collection removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Collected {
+    /// Index sets past their grace period, deleted.
+    pub sets: u64,
+    /// Index files no live set referenced, deleted from storage.
+    pub files: usize,
+}
+
 /// What a waiting upload learns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WaitOutcome {
@@ -551,11 +560,18 @@ impl Publisher {
             .await
         {
             Ok(true) => {
+                let started = Instant::now();
                 match self.gc(id).await {
-                    Ok(0) => tracing::debug!(repo = id, "nothing to collect"),
-                    Ok(removed) => {
-                        tracing::info!(repo = id, removed, "removed expired index files")
+                    Ok(Collected { sets: 0, files: 0 }) => {
+                        tracing::debug!(repo = id, "nothing to collect")
                     }
+                    Ok(Collected { sets, files }) => tracing::info!(
+                        repo = %format!("{}/{}", state.info.provider, state.info.name),
+                        sets_expired = sets,
+                        files_removed = files,
+                        ms = started.elapsed().as_millis() as u64,
+                        "garbage collected expired index sets"
+                    ),
                     Err(e) => {
                         tracing::warn!(repo = id, error = %e, "index garbage collection failed")
                     }
@@ -573,9 +589,9 @@ impl Publisher {
 
     /// Removes expired index sets and unreferenced index files of a
     /// repository. The caller holds the repository's publish lease.
-    pub async fn gc(&self, repo_id: i64) -> Result<usize> {
+    pub async fn gc(&self, repo_id: i64) -> Result<Collected> {
         let grace = self.repos.grace();
-        self.db.expire_index_sets(repo_id, grace).await?;
+        let sets = self.db.expire_index_sets(repo_id, grace).await?;
         let live = self.db.live_index_sets(repo_id, grace, 0).await?;
         let mut referenced = std::collections::HashSet::new();
         for set in &live {
@@ -602,7 +618,10 @@ impl Publisher {
                 removed += 1;
             }
         }
-        Ok(removed)
+        Ok(Collected {
+            sets,
+            files: removed,
+        })
     }
 
     /// Periodically publishes repositories with unpublished changes (an

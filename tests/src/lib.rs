@@ -265,6 +265,17 @@ impl Server {
         self.child.kill().await.ok();
     }
 
+    /// `kill -9` through a shared reference: no shutdown, requests in flight
+    /// are cut. The process stays unreaped until dropped, so its pid cannot
+    /// be reused meanwhile.
+    pub fn kill9(&self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
@@ -280,6 +291,19 @@ impl Server {
         query: &str,
         files: &[(&str, Vec<u8>)],
     ) -> Reply {
+        self.try_upload_as(token, query, files)
+            .await
+            .expect("upload request")
+    }
+
+    /// [`Server::upload_as`] that returns a transport error (a server that
+    /// died mid-request) instead of panicking.
+    pub async fn try_upload_as(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        files: &[(&str, Vec<u8>)],
+    ) -> reqwest::Result<Reply> {
         // With no files, send a form that has only a text field.
         let mut form = reqwest::multipart::Form::new();
         if files.is_empty() {
@@ -298,7 +322,7 @@ impl Server {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        Reply::from(req.send().await.expect("upload request")).await
+        Ok(Reply::from(req.send().await?).await)
     }
 
     /// Uploads a file from disk, streaming it.

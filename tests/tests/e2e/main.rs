@@ -6,6 +6,7 @@ mod apt;
 mod bad_input;
 mod faults;
 mod hostile;
+mod instances;
 mod multi_instance;
 mod pypi;
 mod readme;

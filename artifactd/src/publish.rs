@@ -288,7 +288,9 @@ impl Publisher {
                     failures += 1;
                     tracing::error!(repo = id, error = %e, "publish failed");
                     self.failed(&worker, &e);
-                    tokio::time::sleep(POLL * 2u32.pow(failures.min(6))).await;
+                    // Short enough that uploads waiting on a failing publish hear of
+                    // the next attempt soon: each waits for at most one.
+                    tokio::time::sleep(POLL * 2u32.pow(failures.min(4))).await;
                 }
             }
             if let Err(e) = self.db.release_lease(id, &self.owner).await {

@@ -154,10 +154,13 @@ fn scan_zip(file: File, limit: u64) -> Result<Summary, zip::result::ZipError> {
             Err(zip::result::ZipError::UnsupportedArchive(_)) => None,
             Err(e) => return Err(e),
         };
-        summary.unpacked_size += match decoded {
+        // An undecoded entry's size is what the zip claims, up to u64::MAX:
+        // summing must not wrap around below the limit.
+        let size = match decoded {
             Some(n) => n,
             None => archive.by_index_raw(i)?.size(),
         };
+        summary.unpacked_size = summary.unpacked_size.saturating_add(size);
         if summary.unpacked_size > limit {
             return Err(io::Error::other(format!("it unpacks to more than {limit} bytes")).into());
         }

@@ -333,3 +333,75 @@ fn refuses_decompression_bombs_and_bad_zip_crcs() {
         "invalid_archive"
     );
 }
+
+/// A zip whose entries use a compression this build does not decode
+/// (bzip2, method 12), each claiming an uncompressed size in a zip64 extra
+/// field. Found by the `tar_archive` fuzz target.
+fn zip_claiming_sizes(sizes: &[u64]) -> Vec<u8> {
+    let (mut body, mut central) = (Vec::new(), Vec::new());
+    for (i, size) in sizes.iter().enumerate() {
+        let name = [b'a' + i as u8];
+        let data = b"x";
+        let crc = 0u32; // never checked: the entry is not decoded
+        let mut extra = Vec::new();
+        extra.extend(1u16.to_le_bytes()); // zip64 extended information
+        extra.extend(16u16.to_le_bytes());
+        extra.extend(size.to_le_bytes());
+        extra.extend((data.len() as u64).to_le_bytes());
+        let offset = body.len() as u32;
+        // Local header: version, flags, method, time, date, CRC, sizes, lengths.
+        body.extend(0x0403_4b50u32.to_le_bytes());
+        for v in [45u16, 0, 12, 0, 0] {
+            body.extend(v.to_le_bytes());
+        }
+        body.extend(crc.to_le_bytes());
+        body.extend([0xff; 8]);
+        body.extend((name.len() as u16).to_le_bytes());
+        body.extend((extra.len() as u16).to_le_bytes());
+        body.extend(name);
+        body.extend(&extra);
+        body.extend(data);
+        // Central directory entry.
+        central.extend(0x0201_4b50u32.to_le_bytes());
+        for v in [45u16, 45, 0, 12, 0, 0] {
+            central.extend(v.to_le_bytes());
+        }
+        central.extend(crc.to_le_bytes());
+        central.extend([0xff; 8]);
+        for v in [name.len() as u16, extra.len() as u16, 0, 0, 0] {
+            central.extend(v.to_le_bytes());
+        }
+        central.extend(0u32.to_le_bytes());
+        central.extend(offset.to_le_bytes());
+        central.extend(name);
+        central.extend(&extra);
+    }
+    let (cd_start, cd_len) = (body.len() as u32, central.len() as u32);
+    body.extend(central);
+    body.extend(0x0605_4b50u32.to_le_bytes());
+    for v in [0u16, 0, sizes.len() as u16, sizes.len() as u16] {
+        body.extend(v.to_le_bytes());
+    }
+    body.extend(cd_len.to_le_bytes());
+    body.extend(cd_start.to_le_bytes());
+    body.extend(0u16.to_le_bytes());
+    body
+}
+
+#[test]
+fn zip_sizes_that_overflow_when_summed_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // 10 + (2^64 - 5) wrapped around to 5 bytes: accepted as tiny in a
+    // release build, "attempt to add with overflow" in a debug one.
+    let f = upload(
+        dir.path(),
+        "ov-1.0.zip",
+        &zip_claiming_sizes(&[10, u64::MAX - 4]),
+    );
+    let err = ingest(None, None, &[f]).unwrap_err();
+    assert!(err.to_string().contains("unpacks to more than"), "{err}");
+    // Claimed sizes within the limit are counted as they are.
+    let f = upload(dir.path(), "ok-1.0.zip", &zip_claiming_sizes(&[10, 20]));
+    let pkgs = ingest(None, None, &[f]).unwrap();
+    assert_eq!(pkgs[0].files[0].metadata["unpacked_size"], 30);
+}

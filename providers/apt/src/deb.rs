@@ -162,9 +162,17 @@ pub fn read(path: &Path, size: u64) -> Result<Deb, DebError> {
                 .into());
             }
         } else if name.starts_with("control.tar") {
+            // One of each, as dpkg has it: every member may unpack to the
+            // limit, so repeats would multiply the work an upload costs.
+            if control.is_some() {
+                return Err(format!("a second control member, {name:?}").into());
+            }
             let reader = decompressor(&name, "control.tar", Bounded::new(&mut entry, limit))?;
             control = Some(read_control(reader, &name)?);
         } else if name.starts_with("data.tar") {
+            if files.is_some() {
+                return Err(format!("a second data member, {name:?}").into());
+            }
             let reader = decompressor(&name, "data.tar", Bounded::new(&mut entry, limit))?;
             files = Some(read_data(reader, &name)?);
         } else if !name.starts_with('_') {

@@ -97,6 +97,39 @@ fn field_floods_are_refused_fast() {
 }
 
 #[test]
+fn a_second_control_or_data_member_is_refused() {
+    // Each member may unpack to the limit, so a 400 KB .deb of twelve
+    // zstd data members of 1 GiB of zeros made 12 GiB of work (the apt_deb
+    // fuzz target, while it was written).
+    let dir = tempfile::tempdir().unwrap();
+    let control = tar_of("./control", control("1.0", "").as_bytes());
+    let data = tar_of("./usr/share/doc/x/README", b"hi\n");
+    for (what, members) in [
+        ("data", ["control.tar", "data.tar", "data.tar"]),
+        ("control", ["control.tar", "control.tar", "data.tar"]),
+    ] {
+        let mut out = ar::Builder::new(Vec::new());
+        for member in ["debian-binary"].iter().chain(&members) {
+            let bytes: &[u8] = match *member {
+                "debian-binary" => b"2.0\n",
+                "control.tar" => &control,
+                _ => &data,
+            };
+            let header = ar::Header::new(member.as_bytes().to_vec(), bytes.len() as u64);
+            out.append(&header, bytes).unwrap();
+        }
+        let path = dir.path().join(format!("{what}.deb"));
+        std::fs::write(&path, out.into_inner().unwrap()).unwrap();
+        let (code, message) = refusal(&[upload_of(&path, "twice.deb")]);
+        assert_eq!(code, "invalid_deb", "{message}");
+        assert!(
+            message.contains(&format!("a second {what} member")),
+            "{message}"
+        );
+    }
+}
+
+#[test]
 fn versions_dpkg_refuses_are_refused_with_its_words() {
     let dir = tempfile::tempdir().unwrap();
     for (bad, words) in [

@@ -133,6 +133,20 @@ b = io.BytesIO()
 with zipfile.ZipFile(b, "w", zipfile.ZIP_STORED) as z:
     z.writestr("stored.txt", b"stored\n")
 (out / "tar_archive" / "stored-2.zip").write_bytes(b"stored-2.zip\n" + b.getvalue())
+# Two entries in bzip2 (method 12, which the provider's zip build does not
+# decode, so it counts the sizes they claim), sizes in zip64 extra fields:
+# the shape of an input that once overflowed the provider's size sum.
+import struct
+body, central = b"", b""
+for name, size in [(b"a", 10), (b"b", 20)]:
+    extra = struct.pack("<HHQQ", 1, 16, size, 1)
+    central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45, 0, 12, 0, 0, 0,
+                           0xFFFFFFFF, 0xFFFFFFFF, len(name), len(extra), 0, 0, 0, 0,
+                           len(body)) + name + extra
+    body += struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0, 12, 0, 0, 0, 0xFFFFFFFF,
+                        0xFFFFFFFF, len(name), len(extra)) + name + extra + b"x"
+eocd = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 2, 2, len(central), len(body), 0)
+(out / "tar_archive" / "zip64-3.zip").write_bytes(b"zip64-3.zip\n" + body + central + eocd)
 EOF
 python3 -c "import sys; sys.stdout.buffer.write(open('$OUT/tar_archive/pkg-1.0.tar','rb').read().split(b'\n',1)[1])" \
   | zstd -q -c >"$SCRATCH/t.zst"

@@ -35,6 +35,9 @@ SANITIZER=${FUZZ_SANITIZER:-none}
 export RUSTC_BOOTSTRAP=1
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# libfuzzer-sys builds libFuzzer's C++ sources.
+source tests/services.sh
+command -v c++ >/dev/null 2>&1 || ensure_packages g++
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "== building cargo-fuzz $CARGO_FUZZ_VERSION (about 2 minutes, once per machine)"
   cargo install "cargo-fuzz@$CARGO_FUZZ_VERSION" --locked --quiet
@@ -45,7 +48,7 @@ if [ $# -gt 0 ]; then targets=("$@"); else mapfile -t targets < <(cargo fuzz lis
 
 echo "== fuzz build (${#targets[@]} targets, sanitizer $SANITIZER)"
 start=$(date +%s)
-cargo fuzz build --sanitizer "$SANITIZER"
+CARGO_TERM_QUIET=true cargo fuzz build --sanitizer "$SANITIZER"
 echo "== fuzz build took $(($(date +%s) - start)) s"
 
 scratch=$(mktemp -d /tmp/artifactd-fuzz.XXXXXX)

@@ -20,12 +20,17 @@ fn run(cmd: &mut std::process::Command) {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+use crate::free_port;
+
+/// A log file a service appends its output to.
+fn append_to(log: &Path) -> Stdio {
+    Stdio::from(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap(),
+    )
 }
 
 async fn wait_for_port(port: u16, what: &str, log: &Path) {
@@ -210,13 +215,7 @@ impl MariaDb {
             .args(Self::sizing())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&log)
-                    .unwrap(),
-            ))
+            .stderr(append_to(&log))
             .kill_on_drop(true)
             .spawn()
             .expect("mariadbd");
@@ -268,13 +267,7 @@ impl S3Server {
             .arg(self.dir.join("root"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&log)
-                    .unwrap(),
-            ))
+            .stderr(append_to(&log))
             .kill_on_drop(true)
             .spawn()
             .expect("s3s-fs (tests/run puts it on PATH)");

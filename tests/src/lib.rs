@@ -192,7 +192,22 @@ pub(crate) fn free_port() -> u16 {
 }
 
 impl Server {
+    /// Starts a server on a free port. Ports are picked before the server
+    /// binds them, so another test's server may take the same one first:
+    /// then ours exits (or another answers its health check), and it is
+    /// started again on a new port.
     async fn start(env: &TestEnv, extra: &[(&str, &str)]) -> Server {
+        for _ in 0..5 {
+            let mut server = Self::spawn(env, extra).await;
+            if server.wait_healthy().await {
+                return server;
+            }
+            let _ = server.child.kill().await;
+        }
+        panic!("artifactd did not start on any of 5 ports");
+    }
+
+    async fn spawn(env: &TestEnv, extra: &[(&str, &str)]) -> Server {
         let port = free_port();
         let data = env.dir.path();
         let log = env
@@ -230,23 +245,34 @@ impl Server {
             }
         }
         let child = cmd.spawn().expect("spawn artifactd");
-        let server = Server {
+        Server {
             child,
             url: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
             log,
-        };
-        server.wait_healthy().await;
-        server
+        }
     }
 
-    async fn wait_healthy(&self) {
+    /// Waits until this process (its pid names the answering instance)
+    /// reports healthy; `false` if it exited, e.g. its port was taken.
+    async fn wait_healthy(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let me = format!("{}-", self.child.id().unwrap_or(0));
         loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
             if let Ok(r) = self.http.get(format!("{}/healthz", self.url)).send().await
                 && r.status().is_success()
             {
-                return;
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                if body["instance"]
+                    .as_str()
+                    .is_some_and(|i| i.starts_with(&me))
+                {
+                    return true;
+                }
+                return false;
             }
             assert!(
                 Instant::now() < deadline,

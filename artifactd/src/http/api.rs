@@ -13,6 +13,8 @@ pub async fn healthz(app: web::Data<App>) -> HttpResponse {
     let report = app.health.report().await;
     let body = json!({
         "status": if report.ok { "ok" } else { "unavailable" },
+        // Which instance answered (behind a load balancer): `<pid>-<random>`.
+        "instance": app.publisher.owner(),
         "checks": report.checks,
     });
     if report.ok {

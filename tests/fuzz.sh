@@ -61,6 +61,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "artifacts/$t"
   if [ -d "seeds/$t" ]; then cp seeds/"$t"/* "$corpus"/; fi
   log="artifacts/logs/$t.log"
+  mkdir -p artifacts/logs
   echo "== fuzz $t for ${SECONDS_EACH} s"
   start=$(date +%s)
   status=0
@@ -70,7 +71,7 @@ for t in "${targets[@]}"; do
     cargo fuzz run --sanitizer "$SANITIZER" "$t" "$corpus" -- \
     -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 >"$log" 2>&1 || status=$?
-  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" 2>/dev/null | tail -1 || true)
   echo "   $t: exit $status, ${runs:-?} runs in $(($(date +%s) - start)) s, corpus $(ls "$corpus" | wc -l) inputs"
   if [ "$status" = 0 ]; then
     passed=$((passed + 1))

@@ -527,6 +527,9 @@ impl Repos {
                 let refresh = tokio::spawn(async move {
                     if let Err(e) = this.refresh(&bg).await {
                         tracing::warn!(repo = bg.info.id, error = %e, "refresh failed; serving the last generation");
+                        // Try again after a TTL, not on every read: a
+                        // database that is down is not asked once per request.
+                        bg.serve.write().expect("lock").checked_at = Some(Instant::now());
                     }
                 });
                 let _ = tokio::time::timeout(READ_WAIT, refresh).await;

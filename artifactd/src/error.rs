@@ -108,6 +108,7 @@ impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         if is_out_of_space(&e) {
             tracing::error!(error = %e, "out of space");
+            crate::health::refused_for_space();
             return Error::InsufficientStorage(NO_SPACE.into());
         }
         Error::Internal(format!("I/O: {e}"))
@@ -121,6 +122,7 @@ impl From<StorageError> for Error {
         match &e {
             StorageError::Io { source, .. } if is_out_of_space(source) => {
                 tracing::error!(error = %e, "storage out of space");
+                crate::health::refused_for_space();
                 Error::InsufficientStorage(NO_SPACE.into())
             }
             StorageError::Remote { .. } => {
@@ -139,6 +141,7 @@ impl From<sea_orm::DbErr> for Error {
         match crate::db::classify(&e) {
             crate::db::Failure::NoSpace => {
                 tracing::error!(error = %e, "database out of space");
+                crate::health::refused_for_space();
                 Error::InsufficientStorage(NO_SPACE.into())
             }
             crate::db::Failure::Unavailable => {

@@ -3,10 +3,16 @@
 //! operation with a deadline (a ping does not notice a full disk), run
 //! concurrently, and the report is reused for a second so a busy load
 //! balancer does not turn probes into load.
+//!
+//! A probe's small write can still fit where an upload's does not (InnoDB
+//! rewrites a row in place, but a new manifest needs new pages), so a
+//! refusal for lack of space anywhere is remembered ([`refused_for_space`])
+//! and reported until a real write succeeds or [`SPACE_ALARM`] passes.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -19,6 +25,53 @@ use crate::storage::Storage;
 const DEADLINE: Duration = Duration::from_secs(2);
 /// How long a report is reused.
 const REUSE: Duration = Duration::from_secs(1);
+/// How long a refusal for lack of space keeps the instance unhealthy when no
+/// write succeeds after it.
+pub const SPACE_ALARM: Duration = Duration::from_secs(30);
+
+/// Milliseconds since [`epoch`] (plus one) of the last refusal for lack of
+/// space not followed by a successful write; 0 when none.
+static REFUSED_AT: AtomicU64 = AtomicU64::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Notes that a write was refused for lack of space (database, storage or
+/// spool).
+pub fn refused_for_space() {
+    let now = epoch().elapsed().as_millis() as u64 + 1;
+    REFUSED_AT.store(now, Ordering::SeqCst);
+}
+
+/// Notes that an upload or a publish was written: space is back.
+pub fn wrote() {
+    REFUSED_AT.store(0, Ordering::SeqCst);
+}
+
+/// The check for a recent refusal.
+fn space_check() -> Check {
+    let at = REFUSED_AT.load(Ordering::SeqCst);
+    let since = epoch()
+        .elapsed()
+        .saturating_sub(Duration::from_millis(at.saturating_sub(1)));
+    if at == 0 || since >= SPACE_ALARM {
+        return Check {
+            ok: true,
+            error: None,
+            message: None,
+        };
+    }
+    Check {
+        ok: false,
+        error: Some("insufficient_storage"),
+        message: Some(format!(
+            "a write was refused for lack of space {} s ago and none has succeeded since",
+            since.as_secs()
+        )),
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
@@ -72,6 +125,7 @@ impl HealthChecker {
             ("database_write", database_write),
             ("storage", storage),
             ("spool", spool),
+            ("space", space_check()),
         ]);
         let report = Arc::new(Report {
             ok: checks.values().all(|c| c.ok),
@@ -112,6 +166,18 @@ async fn probe_dir(dir: PathBuf) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_for_space_is_reported_until_a_write_succeeds() {
+        wrote();
+        assert!(space_check().ok);
+        refused_for_space();
+        let c = space_check();
+        assert!(!c.ok);
+        assert_eq!(c.error, Some("insufficient_storage"));
+        wrote();
+        assert!(space_check().ok);
+    }
 
     #[tokio::test]
     async fn probe_dir_leaves_nothing_and_fails_on_a_missing_dir() {

@@ -257,6 +257,7 @@ impl Publisher {
             {
                 Ok(Some(p)) => {
                     failures = 0;
+                    crate::health::wrote();
                     worker.failure.send_replace(None);
                     tracing::info!(
                         repo = %format!("{}/{}", state.info.provider, state.info.name),

@@ -285,6 +285,7 @@ impl App {
             .iter()
             .flatten()
             .any(|o| *o == FileOutcome::Created);
+        crate::health::wrote();
         if created {
             tracing::info!(
                 repo = %format!("{}/{}", req.provider, req.repo),

@@ -197,14 +197,16 @@ impl Server {
     /// then ours exits (or another answers its health check), and it is
     /// started again on a new port.
     async fn start(env: &TestEnv, extra: &[(&str, &str)]) -> Server {
+        let mut last_log = String::new();
         for _ in 0..5 {
             let mut server = Self::spawn(env, extra).await;
             if server.wait_healthy().await {
                 return server;
             }
             let _ = server.child.kill().await;
+            last_log = server.log_text();
         }
-        panic!("artifactd did not start on any of 5 ports");
+        panic!("artifactd did not start on any of 5 ports; the last one logged:\n{last_log}");
     }
 
     async fn spawn(env: &TestEnv, extra: &[(&str, &str)]) -> Server {

@@ -145,7 +145,8 @@ pub struct MariaDb {
 
 impl MariaDb {
     /// Initialises a datadir under `dir` and starts the server. InnoDB is
-    /// sized for a small disk: 10 MiB of system tablespace, 8 MiB of redo.
+    /// sized for a small disk: 10 MiB of system tablespace grown 1 MiB at a
+    /// time, 8 MiB of redo.
     pub async fn start(dir: &Path) -> MariaDb {
         let data = dir.join("data");
         std::fs::create_dir_all(&data).unwrap();
@@ -173,8 +174,11 @@ impl MariaDb {
         db
     }
 
-    fn sizing() -> [&'static str; 6] {
+    fn sizing() -> [&'static str; 7] {
         [
+            // InnoDB grows ibdata1 by 64 MiB by default: more than the small
+            // disk has even when free, so it would never recover.
+            "--innodb-autoextend-increment=1",
             "--innodb-data-file-path=ibdata1:10M:autoextend",
             "--innodb-temp-data-file-path=ibtmp1:4M:autoextend",
             "--innodb-log-file-size=8M",
@@ -186,6 +190,13 @@ impl MariaDb {
 
     pub fn url(&self) -> String {
         format!("mysql://artifactd:fault@127.0.0.1:{}/artifactd", self.port)
+    }
+
+    /// Runs `sql` as root in the `artifactd` database.
+    pub fn sql(&self, sql: &str) {
+        run(std::process::Command::new("mariadb")
+            .arg(format!("--socket={}", self.dir.join("sock").display()))
+            .args(["-uroot", "artifactd", "-e", sql]));
     }
 
     /// Shuts the server down (SIGTERM) and waits for it to exit.

@@ -178,6 +178,9 @@ impl MigrationName for M0003Yanked {
 #[async_trait::async_trait]
 impl MigrationTrait for M0003Yanked {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if m.has_column("packages", "yanked").await? {
+            return Ok(());
+        }
         m.alter_table(
             Table::alter()
                 .table(Packages::Table)
@@ -233,6 +236,22 @@ impl MigrationTrait for M0004HealthProbes {
         m.drop_table(Table::drop().table(HealthProbes::Table).to_owned())
             .await
     }
+}
+
+/// CREATE INDEX unless it exists. MySQL has no IF NOT EXISTS for indexes
+/// and its DDL is not transactional, so a migration that stopped half-way
+/// (a crash, a full disk) is run again from its start and must skip what it
+/// already made.
+async fn create_index_once(
+    m: &SchemaManager<'_>,
+    table: &str,
+    name: &str,
+    stmt: IndexCreateStatement,
+) -> Result<(), DbErr> {
+    if m.has_index(table, name).await? {
+        return Ok(());
+    }
+    m.create_index(stmt).await
 }
 
 fn long_text<T: IntoIden>(col: T) -> ColumnDef {
@@ -299,7 +318,10 @@ impl MigrationTrait for M0001Initial {
                 .to_owned(),
         )
         .await?;
-        m.create_index(
+        create_index_once(
+            m,
+            "packages",
+            "ix_packages_repo_seq",
             Index::create()
                 .name("ix_packages_repo_seq")
                 .table(Packages::Table)
@@ -331,7 +353,10 @@ impl MigrationTrait for M0001Initial {
                 .to_owned(),
         )
         .await?;
-        m.create_index(
+        create_index_once(
+            m,
+            "files",
+            "ix_files_repo_path",
             Index::create()
                 .name("ix_files_repo_path")
                 .table(Files::Table)
@@ -340,7 +365,10 @@ impl MigrationTrait for M0001Initial {
                 .to_owned(),
         )
         .await?;
-        m.create_index(
+        create_index_once(
+            m,
+            "files",
+            "ix_files_sha256",
             Index::create()
                 .name("ix_files_sha256")
                 .table(Files::Table)

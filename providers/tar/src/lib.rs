@@ -2,20 +2,25 @@
 //! zip) stored as `<name>/<version>/<filename>`, with a JSON listing and a
 //! `latest` redirect per name.
 //!
+//! The root listing is rendered in parts cut by package name, kept between
+//! publishes, so one upload stores one small part rather than the whole
+//! listing again (see `render.rs`).
+//!
 //! Uploads are validated by reading the whole archive, so a truncated or
 //! mislabelled file is refused before anything is stored.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 
 use artifactd_provider_api::limits::Bounded;
 use artifactd_provider_api::{
-    IndexBody, IndexFile, NewFile, NewPackage, PackageRecord, Provider, ProviderError, ReadRequest,
-    RenderInput, Resolution, Snippet, SnippetContext, UploadContext, UploadedFile, is_safe_segment,
+    IndexFile, NewFile, NewPackage, Provider, ProviderError, ReadRequest, RenderInput, Resolution,
+    Snippet, SnippetContext, UploadContext, UploadedFile, is_safe_segment,
 };
-use serde_json::{Value, json};
+use serde_json::json;
+
+mod render;
 
 /// The generic archive provider.
 #[derive(Debug, Clone, Copy)]
@@ -321,64 +326,7 @@ impl Provider for TarProvider {
     }
 
     fn render(&self, input: &RenderInput<'_>) -> Result<Vec<IndexFile>, ProviderError> {
-        let mut by_name: BTreeMap<&str, Vec<&PackageRecord>> = BTreeMap::new();
-        for p in input.packages {
-            by_name.entry(&p.name).or_default().push(p);
-        }
-        let mut out = Vec::new();
-        let mut listing = serde_json::Map::new();
-        for (name, mut versions) in by_name {
-            versions.sort_by(|a, b| compare_versions(&b.version, &a.version));
-            let newest = versions[0];
-            let version_entries: Vec<Value> = versions
-                .iter()
-                .map(|p| {
-                    let mut files: Vec<Value> = p
-                        .files
-                        .iter()
-                        .map(|f| {
-                            json!({
-                                "filename": f.filename,
-                                "path": f.path,
-                                "size": f.size,
-                                "sha256": f.sha256,
-                                "uploaded_at": f.uploaded_at,
-                            })
-                        })
-                        .collect();
-                    files.sort_by(|a, b| a["filename"].as_str().cmp(&b["filename"].as_str()));
-                    json!({ "version": p.version, "uploaded_at": p.uploaded_at, "files": files })
-                })
-                .collect();
-            for (p, entry) in versions.iter().zip(&version_entries) {
-                out.push(json_file(format!("{name}/{}/index.json", p.version), entry));
-            }
-            out.push(json_file(
-                format!("{name}/index.json"),
-                &json!({ "name": name, "latest": newest.version, "versions": version_entries }),
-            ));
-            let target = match newest.files.as_slice() {
-                [only] => only.path.clone(),
-                _ => format!("{name}/{}/", newest.version),
-            };
-            out.push(IndexFile {
-                path: format!("{name}/latest"),
-                content_type: "text/plain".into(),
-                body: IndexBody::Redirect(target),
-            });
-            listing.insert(
-                name.to_owned(),
-                json!({
-                    "latest": newest.version,
-                    "versions": versions.iter().map(|p| p.version.as_str()).collect::<Vec<_>>(),
-                }),
-            );
-        }
-        out.push(json_file(
-            "index.json".to_owned(),
-            &json!({ "repository": input.repo.name, "packages": listing }),
-        ));
-        Ok(out)
+        Ok(render::render_cached(input))
     }
 
     fn resolve(&self, path: &str, _req: &ReadRequest<'_>) -> Resolution {
@@ -433,14 +381,6 @@ impl Provider for TarProvider {
                 ),
             },
         ]
-    }
-}
-
-fn json_file(path: String, value: &Value) -> IndexFile {
-    IndexFile {
-        path,
-        content_type: "application/json".into(),
-        body: IndexBody::Bytes(serde_json::to_vec_pretty(value).expect("JSON values serialise")),
     }
 }
 

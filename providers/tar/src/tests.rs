@@ -3,7 +3,8 @@ use std::io::Write;
 use std::path::Path;
 
 use super::*;
-use artifactd_provider_api::{FileRecord, RepoInfo};
+use artifactd_provider_api::{FileRecord, IndexBody, PackageRecord, Part, RepoInfo};
+use serde_json::Value;
 
 fn repo() -> RepoInfo {
     RepoInfo {
@@ -250,14 +251,352 @@ fn render_lists_versions_and_points_latest_at_newest() {
         IndexBody::Redirect("t/1.10/t-1.10.tar".into())
     );
     assert_eq!(get("u/latest").body, IndexBody::Redirect("u/2/".into()));
-    let IndexBody::Bytes(root) = &get("index.json").body else {
-        panic!()
-    };
-    let root: Value = serde_json::from_slice(root).unwrap();
+    let root: Value = serde_json::from_slice(&body_bytes(&get("index.json").body)).unwrap();
     assert_eq!(root["packages"]["t"]["versions"], json!(["1.10", "1.9"]));
     assert_eq!(root["packages"]["t"]["latest"], "1.10");
     get("t/1.9/index.json");
     get("u/index.json");
+}
+
+/// The bytes an index body stands for.
+fn body_bytes(body: &IndexBody) -> Vec<u8> {
+    match body {
+        IndexBody::Bytes(b) | IndexBody::Template(b) => b.clone(),
+        IndexBody::Hashed { bytes, sha256 } => {
+            assert_eq!(*sha256, Part::new(bytes.clone()).sha256);
+            bytes.clone()
+        }
+        IndexBody::Parts(parts) => {
+            for p in parts {
+                assert_eq!(p.sha256, Part::new(p.bytes.to_vec()).sha256);
+            }
+            parts.iter().flat_map(|p| p.bytes.iter().copied()).collect()
+        }
+        other => panic!("no bytes: {other:?}"),
+    }
+}
+
+/// How every file was rendered before the root listing came in parts: one
+/// `serde_json::Value` per file, pretty-printed whole.
+fn reference_render(repo: &RepoInfo, packages: &[PackageRecord]) -> Vec<IndexFile> {
+    let json_file = |path: String, value: &Value| IndexFile {
+        path,
+        content_type: "application/json".into(),
+        body: IndexBody::Bytes(serde_json::to_vec_pretty(value).unwrap()),
+    };
+    let mut by_name: BTreeMap<&str, Vec<&PackageRecord>> = BTreeMap::new();
+    for p in packages {
+        by_name.entry(&p.name).or_default().push(p);
+    }
+    let mut out = Vec::new();
+    let mut listing = serde_json::Map::new();
+    for (name, mut versions) in by_name {
+        versions.sort_by(|a, b| compare_versions(&b.version, &a.version));
+        let newest = versions[0];
+        let version_entries: Vec<Value> = versions
+            .iter()
+            .map(|p| {
+                let mut files: Vec<Value> = p
+                    .files
+                    .iter()
+                    .map(|f| {
+                        json!({
+                            "filename": f.filename,
+                            "path": f.path,
+                            "size": f.size,
+                            "sha256": f.sha256,
+                            "uploaded_at": f.uploaded_at,
+                        })
+                    })
+                    .collect();
+                files.sort_by(|a, b| a["filename"].as_str().cmp(&b["filename"].as_str()));
+                json!({ "version": p.version, "uploaded_at": p.uploaded_at, "files": files })
+            })
+            .collect();
+        for (p, entry) in versions.iter().zip(&version_entries) {
+            out.push(json_file(format!("{name}/{}/index.json", p.version), entry));
+        }
+        out.push(json_file(
+            format!("{name}/index.json"),
+            &json!({ "name": name, "latest": newest.version, "versions": version_entries }),
+        ));
+        let target = match newest.files.as_slice() {
+            [only] => only.path.clone(),
+            _ => format!("{name}/{}/", newest.version),
+        };
+        out.push(IndexFile {
+            path: format!("{name}/latest"),
+            content_type: "text/plain".into(),
+            body: IndexBody::Redirect(target),
+        });
+        listing.insert(
+            name.to_owned(),
+            json!({
+                "latest": newest.version,
+                "versions": versions.iter().map(|p| p.version.as_str()).collect::<Vec<_>>(),
+            }),
+        );
+    }
+    out.push(json_file(
+        "index.json".to_owned(),
+        &json!({ "repository": repo.name, "packages": listing }),
+    ));
+    out
+}
+
+/// `n` names with gaps between them (`pkg-00000`, `pkg-00010`, ...), every
+/// third with two versions, every fifth version with two files.
+fn corpus(n: usize) -> Vec<PackageRecord> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let name = format!("pkg-{:05}", i * 10);
+        out.push(record(&name, "1.0", &[&format!("{name}-1.0.tar.gz")]));
+        if i % 3 == 0 {
+            let mut files = vec![format!("{name}-1.10.tar.gz")];
+            if i % 5 == 0 {
+                files.push(format!("{name}-1.10.zip"));
+            }
+            let files: Vec<&str> = files.iter().map(String::as_str).collect();
+            out.push(record(&name, "1.10", &files));
+        }
+    }
+    out
+}
+
+fn render_with(
+    cache: &render::RepoCache,
+    repo: &RepoInfo,
+    packages: &[PackageRecord],
+) -> (Vec<IndexFile>, render::RepoCache) {
+    render::render(
+        cache,
+        &RenderInput {
+            repo,
+            packages,
+            signer: None,
+            now: 0,
+        },
+    )
+}
+
+fn root_parts(files: &[IndexFile]) -> Vec<Part> {
+    match &files.iter().find(|f| f.path == "index.json").unwrap().body {
+        IndexBody::Parts(parts) => parts.clone(),
+        other => panic!("index.json is not in parts: {other:?}"),
+    }
+}
+
+/// How many of `after`'s parts `before` did not have.
+fn new_parts(before: &[Part], after: &[Part]) -> usize {
+    let old: std::collections::HashSet<&str> = before.iter().map(|p| p.sha256.as_str()).collect();
+    after
+        .iter()
+        .filter(|p| !old.contains(p.sha256.as_str()))
+        .count()
+}
+
+/// The listing `index.json` should hold, built independently of both renderers.
+fn expected_listing(repo: &RepoInfo, packages: &[PackageRecord]) -> Value {
+    let mut names: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for p in packages {
+        names.entry(&p.name).or_default().push(&p.version);
+    }
+    let packages: serde_json::Map<String, Value> = names
+        .into_iter()
+        .map(|(name, mut versions)| {
+            versions.sort_by(|a, b| compare_versions(b, a));
+            (
+                name.to_owned(),
+                json!({ "latest": versions[0], "versions": versions }),
+            )
+        })
+        .collect();
+    json!({ "repository": repo.name, "packages": packages })
+}
+
+#[test]
+fn render_gives_the_bytes_of_a_whole_rendering() {
+    let mut hostile = vec![
+        record("quote\"d", "1", &["a\"b.tar"]),
+        record("back\\slash\n", "2\u{1}", &["x.tar"]),
+        record("ünï", "1.0~rc1", &["ü.zip", "a.zip"]),
+    ];
+    hostile[2].files[1].size = u64::MAX;
+    hostile[2].uploaded_at = i64::MIN;
+    let mut weird_repo = repo();
+    weird_repo.name = "r\"e\\po\u{7f}".into();
+    let cases = [
+        ("empty", repo(), vec![]),
+        ("one", repo(), vec![record("t", "1.0", &["t-1.0.tar"])]),
+        (
+            "one, two versions",
+            repo(),
+            vec![record("t", "1.9", &["t.tar"]), record("t", "1.10", &[])],
+        ),
+        ("thousand", repo(), corpus(1000)),
+        ("hostile", weird_repo, hostile),
+    ];
+    for (what, repo, packages) in cases {
+        // Records come in no particular order.
+        let mut shuffled = packages.clone();
+        shuffled.reverse();
+        let (files, _) = render_with(&Default::default(), &repo, &shuffled);
+        let want = reference_render(&repo, &packages);
+        assert_eq!(files.len(), want.len(), "{what}");
+        for (got, want) in files.iter().zip(&want) {
+            assert_eq!(
+                (&got.path, &got.content_type),
+                (&want.path, &want.content_type),
+                "{what}"
+            );
+            match &want.body {
+                IndexBody::Redirect(_) => assert_eq!(got.body, want.body, "{what}"),
+                body => assert_eq!(
+                    String::from_utf8(body_bytes(&got.body)).unwrap(),
+                    String::from_utf8(body_bytes(body)).unwrap(),
+                    "{what}: {}",
+                    got.path
+                ),
+            }
+        }
+        let root: Value = serde_json::from_slice(&body_bytes(
+            &files.iter().find(|f| f.path == "index.json").unwrap().body,
+        ))
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(root, expected_listing(&repo, &packages), "{what}");
+    }
+}
+
+#[test]
+fn root_listing_is_cut_into_chunks_of_about_spread_names() {
+    let (files, _) = render_with(&Default::default(), &repo(), &corpus(1000));
+    let parts = root_parts(&files);
+    // The opening, the chunks, the closing.
+    let chunks = parts.len() - 2;
+    assert!((1000 / 64..=1000 / 16).contains(&chunks), "{chunks} chunks");
+    for p in &parts[1..parts.len() - 1] {
+        let latest = b"\"latest\": ";
+        let names = p
+            .bytes
+            .windows(latest.len())
+            .filter(|w| w == latest)
+            .count();
+        assert!((1..=128).contains(&names), "{names} names in a chunk");
+    }
+    let (empty, _) = render_with(&Default::default(), &repo(), &[]);
+    assert_eq!(root_parts(&empty).len(), 2, "the opening and the closing");
+}
+
+#[test]
+fn adding_a_package_changes_at_most_three_parts() {
+    let repo = repo();
+    let base = corpus(1000);
+    let (before, cache) = render_with(&Default::default(), &repo, &base);
+    let before = root_parts(&before);
+    // New names before, between and after the existing ones.
+    let mut new_names: Vec<String> = (0..300).map(|i| format!("pkg-{:05}", i * 33 + 5)).collect();
+    new_names.extend(["a".into(), "pkg-".into(), "pkg-99999".into(), "zzz".into()]);
+    let mut single = 0;
+    for name in &new_names {
+        let mut packages = base.clone();
+        packages.push(record(name, "0.1", &["x.tar"]));
+        let (after, _) = render_with(&cache, &repo, &packages);
+        let after = root_parts(&after);
+        let changed = new_parts(&before, &after);
+        assert!((1..=3).contains(&changed), "{name}: {changed} new parts");
+        single += usize::from(changed == 1);
+    }
+    // Usually the new name joins one chunk and changes only that one.
+    assert!(single * 10 >= new_names.len() * 8, "{single}");
+}
+
+#[test]
+fn a_name_inserted_between_two_others_changes_only_its_chunk() {
+    let repo = repo();
+    let base = corpus(1000);
+    let (before, cache) = render_with(&Default::default(), &repo, &base);
+    let before = root_parts(&before);
+    // Between pkg-05000 and pkg-05010; not itself a chunk boundary, so it
+    // joins its neighbours' chunk.
+    let name = (1..10)
+        .map(|d| format!("pkg-0500{d}"))
+        .find(|n| !render::boundary(n).is_multiple_of(32))
+        .unwrap();
+    let mut packages = base.clone();
+    packages.push(record(&name, "1", &["x.tar"]));
+    let (after, _) = render_with(&cache, &repo, &packages);
+    let after = root_parts(&after);
+    assert_eq!(after.len(), before.len());
+    let changed: Vec<usize> = (0..after.len())
+        .filter(|&i| after[i].sha256 != before[i].sha256)
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    let text = String::from_utf8(after[changed[0]].bytes.to_vec()).unwrap();
+    assert!(text.contains(&format!("\"{name}\"")), "{text}");
+    assert!(text.contains("\"pkg-05000\"") || text.contains("\"pkg-05010\""));
+
+    // A new version of an existing package changes its chunk and its files only.
+    let mut packages = base.clone();
+    packages.push(record("pkg-05000", "2.0", &["y.tar"]));
+    let (newer, _) = render_with(&cache, &repo, &packages);
+    assert_eq!(new_parts(&before, &root_parts(&newer)), 1);
+    let (old_files, _) = render_with(&Default::default(), &repo, &base);
+    let changed: Vec<&str> = newer
+        .iter()
+        .filter(|f| f.path != "index.json" && !old_files.contains(f))
+        .map(|f| f.path.as_str())
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            "pkg-05000/2.0/index.json",
+            "pkg-05000/index.json",
+            "pkg-05000/latest"
+        ]
+    );
+}
+
+#[test]
+fn output_does_not_depend_on_the_cache() {
+    let repo = repo();
+    let packages = corpus(1000);
+    let (cold, cache) = render_with(&Default::default(), &repo, &packages);
+    let (warm, cache) = render_with(&cache, &repo, &packages);
+    assert_eq!(cold, warm);
+    // A cache left by other content under the same names: versions,
+    // sizes and upload times all differ.
+    let mut other = corpus(1200);
+    for p in &mut other {
+        p.uploaded_at = 7;
+        for f in &mut p.files {
+            f.size = 9;
+        }
+    }
+    other.push(record("pkg-00000", "3.0", &["z.tar"]));
+    let (_, stale) = render_with(&cache, &repo, &other);
+    let (from_stale, _) = render_with(&stale, &repo, &packages);
+    assert_eq!(cold, from_stale);
+    // Through the provider, twice.
+    let provider = TarProvider::default();
+    let input = RenderInput {
+        repo: &repo,
+        packages: &packages,
+        signer: None,
+        now: 0,
+    };
+    assert_eq!(provider.render(&input).unwrap(), cold);
+    assert_eq!(provider.render(&input).unwrap(), cold);
+}
+
+#[test]
+fn cache_holds_only_what_the_last_render_used() {
+    let repo = repo();
+    let (_, cache) = render_with(&Default::default(), &repo, &corpus(1000));
+    let few = corpus(10);
+    let (files, cache) = render_with(&cache, &repo, &few);
+    assert_eq!(cache.sizes(), (10, root_parts(&files).len() - 2));
+    let (_, cache) = render_with(&cache, &repo, &[]);
+    assert_eq!(cache.sizes(), (0, 0));
 }
 
 #[test]

@@ -37,6 +37,7 @@ impl App {
         let registry = Registry::builtin();
         let repos = Arc::new(Repos::new(
             db.clone(),
+            storage.clone(),
             settings.publish.cache_ttl(),
             settings.publish.grace(),
         ));

@@ -134,6 +134,12 @@ impl From<StorageError> for Error {
     }
 }
 
+impl From<crate::tree::TreeError> for Error {
+    fn from(e: crate::tree::TreeError) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+
 impl From<sea_orm::DbErr> for Error {
     /// Classifies database failures: no space (507), unreachable, timed out
     /// or busy (503), anything else (500). The log keeps the details.

@@ -18,4 +18,5 @@ pub mod registry;
 pub mod signing;
 pub mod state;
 pub mod storage;
+pub mod tree;
 pub mod upload;

@@ -27,7 +27,7 @@ use crate::db::{Db, now_ms};
 use crate::error::{Error, Result};
 use crate::registry::Registry;
 use crate::signing::{KeyAlgorithm, RepoSigner};
-use crate::state::{IndexEntry, IndexSetView, Manifest, ManifestEntry, RepoState, Repos};
+use crate::state::{IndexSetView, Manifest, ManifestEntry, RepoState, Repos};
 use crate::storage::{Storage, StorageKey};
 
 /// Where a repository's publishing stands, as seen by this instance.
@@ -358,21 +358,22 @@ impl Publisher {
             ..state.info.clone()
         };
         let now = now_ms();
-        let files = tokio::task::spawn_blocking(move || {
+        let (files, package_entries, package_count) = tokio::task::spawn_blocking(move || {
             let snap = render_state.snapshot.lock().expect("lock");
-            provider.render(&RenderInput {
+            let files = provider.render(&RenderInput {
                 repo: &info,
                 packages: &snap.packages,
                 signer: signer
                     .as_ref()
                     .map(|s| s as &dyn artifactd_provider_api::Signer),
                 now,
-            })
+            })?;
+            let entries = crate::state::package_entries(&snap.packages);
+            Ok::<_, Error>((files, entries, snap.packages.len()))
         })
         .await??;
 
-        let current = state.lookup_set_hashes();
-        let mut manifest = Manifest::new();
+        let mut manifest: Manifest = package_entries.into_iter().collect();
         let mut bodies: HashMap<String, Bytes> = HashMap::new();
         // Composite files' parts, to serve from memory without reading them back.
         let mut composite: HashMap<String, Vec<Bytes>> = HashMap::new();
@@ -453,14 +454,52 @@ impl Publisher {
             manifest.insert(path, entry);
         }
         let repo_id = state.info.id;
-        let to_store: Vec<(StorageKey, Bytes)> = bodies
-            .iter()
-            .filter(|(sha, _)| !current.contains(*sha))
+        // Only what differs from the current set is new: its changed
+        // entries' bodies and the tree nodes on the way to them.
+        let (previous, empty_root) = match state.current_set() {
+            Some(set) => (set.tree.clone(), None),
+            None => {
+                let (t, root) = crate::state::ManifestTree::empty();
+                (t, Some(root))
+            }
+        };
+        let mut changes: Vec<(String, Option<ManifestEntry>)> = Vec::new();
+        let mut known: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for (path, entry) in &manifest {
+            match previous.get(path) {
+                Some(old) if old == entry => {}
+                old => {
+                    if let Some(ManifestEntry::File { sha256, parts, .. }) = old {
+                        known.insert(sha256);
+                        known.extend(parts.iter().map(String::as_str));
+                    }
+                    changes.push((path.clone(), Some(entry.clone())));
+                }
+            }
+        }
+        for (path, _) in previous.iter() {
+            if !manifest.contains_key(path) {
+                changes.push((path.to_owned(), None));
+            }
+        }
+        let mut wanted: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for (_, entry) in &changes {
+            if let Some(ManifestEntry::File { sha256, parts, .. }) = entry {
+                if parts.is_empty() {
+                    wanted.insert(sha256);
+                }
+                wanted.extend(parts.iter().map(String::as_str));
+            }
+        }
+        let to_store: Vec<(StorageKey, Bytes)> = wanted
+            .into_iter()
+            .filter(|sha| !known.contains(sha))
+            .filter_map(|sha| bodies.get(sha).map(|b| (sha, b)))
             .map(|(sha, bytes)| {
                 (
                     StorageKey::Index {
                         repo_id,
-                        sha256: sha.clone(),
+                        sha256: sha.to_owned(),
                     },
                     bytes.clone(),
                 )
@@ -478,31 +517,37 @@ impl Publisher {
             .buffer_unordered(8)
             .try_collect::<Vec<()>>()
             .await?;
+        let (tree, mut nodes) = previous.apply(changes);
+        nodes.extend(empty_root);
+        let stored_nodes = nodes.len();
+        crate::state::store_nodes(self.storage.as_ref(), repo_id, nodes).await?;
 
-        let json = serde_json::to_string(&manifest).expect("manifest serialises");
         let Some(row) = self
             .db
-            .flip_index_set(repo_id, &self.owner, generation, upto, json)
+            .flip_index_set(
+                repo_id,
+                &self.owner,
+                generation,
+                upto,
+                tree.root().hex(),
+                package_count,
+            )
             .await?
         else {
             return Ok(None);
         };
-        let view = IndexSetView::from_manifest(row.generation, manifest);
-        for entry in view.entries.values() {
-            if let IndexEntry::File {
-                sha256,
-                cached,
-                fresh_parts,
-                ..
-            } = entry
-            {
+        tracing::debug!(repo = repo_id, nodes = stored_nodes, root = %tree.root(), "stored manifest tree");
+        tree.remember(&state.nodes);
+        let view = IndexSetView::new(row.generation, tree);
+        for entry in manifest.values() {
+            if let ManifestEntry::File { sha256, .. } = entry {
                 // Aliases share the composite's id, and get its parts too.
                 if let Some(pieces) = composite.get(sha256) {
-                    let _ = fresh_parts.set(pieces.clone());
+                    let _ = view.body_or_insert(sha256).fresh_parts.set(pieces.clone());
                 } else if let Some(b) = bodies.get(sha256)
                     && (b.len() as u64) <= crate::state::CACHE_LIMIT
                 {
-                    let _ = cached.set(b.clone());
+                    let _ = view.body_or_insert(sha256).cached.set(b.clone());
                 }
             }
         }
@@ -564,7 +609,7 @@ impl Publisher {
         {
             Ok(true) => {
                 let started = Instant::now();
-                match self.gc(id).await {
+                match self.gc(state).await {
                     Ok(Collected { sets: 0, files: 0 }) => {
                         tracing::debug!(repo = id, "nothing to collect")
                     }
@@ -590,22 +635,34 @@ impl Publisher {
         }
     }
 
-    /// Removes expired index sets and unreferenced index files of a
-    /// repository. The caller holds the repository's publish lease.
-    pub async fn gc(&self, repo_id: i64) -> Result<Collected> {
+    /// Removes expired index sets and the index objects (bodies, parts and
+    /// tree nodes) that no live set references. The caller holds the
+    /// repository's publish lease, so no publish is storing objects
+    /// meanwhile. Sets share subtrees: each node is visited once.
+    pub async fn gc(&self, state: &RepoState) -> Result<Collected> {
+        let repo_id = state.info.id;
         let grace = self.repos.grace();
         let sets = self.db.expire_index_sets(repo_id, grace).await?;
         let live = self.db.live_index_sets(repo_id, grace, 0).await?;
+        let mut seen = std::collections::HashSet::new();
         let mut referenced = std::collections::HashSet::new();
-        for set in &live {
-            let manifest: Manifest = serde_json::from_str(&set.manifest)
-                .map_err(|e| Error::Internal(format!("unreadable manifest {}: {e}", set.id)))?;
-            for entry in manifest.into_values() {
-                if let ManifestEntry::File { sha256, parts, .. } = entry {
-                    referenced.insert(sha256);
-                    referenced.extend(parts);
+        for row in &live {
+            let tree = self.repos.tree_of(state, row).await?;
+            tree.visit_nodes(&mut |hash, node| {
+                if !seen.insert(hash) {
+                    return false;
                 }
-            }
+                referenced.insert(hash.hex());
+                if let crate::tree::Node::Leaf(entries) = node {
+                    for (_, entry) in entries {
+                        if let ManifestEntry::File { sha256, parts, .. } = entry {
+                            referenced.insert(sha256.clone());
+                            referenced.extend(parts.iter().cloned());
+                        }
+                    }
+                }
+                true
+            });
         }
         let prefix = StorageKey::index_prefix(repo_id);
         let mut removed = 0;
@@ -665,24 +722,5 @@ impl Publisher {
                 state.purge_gone(self.repos.grace());
             }
         }
-    }
-}
-
-impl RepoState {
-    /// SHA-256 of every file in the current index set, to skip re-storing them.
-    fn lookup_set_hashes(&self) -> std::collections::HashSet<String> {
-        self.current_set()
-            .map(|set| {
-                set.entries
-                    .values()
-                    .flat_map(|e| match e {
-                        IndexEntry::File { sha256, parts, .. } => {
-                            std::iter::once(sha256).chain(parts).cloned().collect()
-                        }
-                        IndexEntry::Redirect(_) => Vec::new(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 }

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::Db;
 use crate::db::entities::{index_set, repo};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::storage::{Storage, StorageKey};
+use crate::tree::{NewNode, NodeCache, NodeHash};
 
 /// One path of a published index set, as stored in `index_sets.manifest`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,135 +39,148 @@ pub enum ManifestEntry {
     Redirect {
         redirect: String,
     },
+    /// A package file: its blob. A set thus answers for everything it
+    /// published, so a snapshot (a root) serves its package files too.
+    Blob {
+        blob: String,
+        size: u64,
+        content_type: String,
+    },
+    /// A package the set holds; never served. Snapshot diffs and copies
+    /// read these.
+    Package {
+        package: PackageRef,
+    },
+}
+
+/// A package as an index set records it: its identity, and the `seq` of its
+/// last change (a new seq under one identity means changed content).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageRef {
+    pub id: i64,
+    pub seq: i64,
+    pub name: String,
+    pub version: String,
+    pub section: String,
+    pub variant: String,
+}
+
+impl PackageRef {
+    /// The manifest key of a package: `@pkg/` cannot be a rendered path
+    /// (lookups skip package entries anyway).
+    pub fn key(&self) -> String {
+        format!(
+            "@pkg/{}\u{1f}{}\u{1f}{}\u{1f}{}",
+            self.section, self.name, self.version, self.variant
+        )
+    }
+}
+
+/// The entries a set holds for the packages themselves: their files and
+/// their identities.
+pub fn package_entries(packages: &[PackageRecord]) -> Vec<(String, ManifestEntry)> {
+    let mut out = Vec::with_capacity(packages.len() * 2);
+    for p in packages {
+        let r = PackageRef {
+            id: p.id,
+            seq: p.seq,
+            name: p.name.clone(),
+            version: p.version.clone(),
+            section: p.section.clone(),
+            variant: p.variant.clone(),
+        };
+        out.push((r.key(), ManifestEntry::Package { package: r }));
+        for f in &p.files {
+            out.push((
+                f.path.clone(),
+                ManifestEntry::Blob {
+                    blob: f.sha256.clone(),
+                    size: f.size,
+                    content_type: f.content_type.clone(),
+                },
+            ));
+        }
+    }
+    out
 }
 
 pub type Manifest = std::collections::BTreeMap<String, ManifestEntry>;
 
-/// A published index set, ready to serve.
+/// A manifest as a persistent tree: what a published index set serves.
+pub type ManifestTree = crate::tree::Tree<ManifestEntry>;
+
+/// A published index set, ready to serve. Its tree shares every unchanged
+/// node with the sets before and after it.
 #[derive(Debug)]
 pub struct IndexSetView {
     pub generation: i64,
     /// When a newer set replaced this one (ms since the epoch); it answers
     /// for the grace period after that.
     pub superseded_at: Option<i64>,
-    pub entries: HashMap<String, IndexEntry>,
+    pub tree: ManifestTree,
+    /// Bodies held in memory, by `sha256` of the entry: only the current
+    /// set keeps any.
+    bodies: Mutex<HashMap<String, Arc<Body>>>,
 }
 
-#[derive(Debug)]
-pub enum IndexEntry {
-    File {
-        sha256: String,
-        size: u64,
-        content_type: String,
-        template: bool,
-        parts: Vec<String>,
-        /// A composite file's parts as this instance published them, until
-        /// the first read joins them into `cached`.
-        fresh_parts: OnceLock<Vec<Bytes>>,
-        /// The bytes, once read (small files and composite ones).
-        cached: OnceLock<Bytes>,
-        /// Their gzip encoding, made on the first request that accepts it.
-        gzip: OnceLock<Bytes>,
-    },
-    Redirect(String),
+/// What this instance holds of one index file's bytes.
+#[derive(Debug, Default)]
+pub struct Body {
+    /// A composite file's parts as this instance published them, until the
+    /// first read joins them into `cached`.
+    pub fresh_parts: OnceLock<Vec<Bytes>>,
+    /// The bytes, once read (small files and composite ones).
+    pub cached: OnceLock<Bytes>,
+    /// Their gzip encoding, made on the first request that accepts it.
+    pub gzip: OnceLock<Bytes>,
 }
 
 /// Index files up to this size are kept in memory once read.
 pub const CACHE_LIMIT: u64 = 4 << 20;
 
-impl From<ManifestEntry> for IndexEntry {
-    /// An entry with nothing cached yet.
-    fn from(e: ManifestEntry) -> Self {
-        match e {
-            ManifestEntry::File {
-                sha256,
-                size,
-                content_type,
-                template,
-                parts,
-            } => IndexEntry::File {
-                sha256,
-                size,
-                content_type,
-                template,
-                parts,
-                fresh_parts: OnceLock::new(),
-                cached: OnceLock::new(),
-                gzip: OnceLock::new(),
-            },
-            ManifestEntry::Redirect { redirect } => IndexEntry::Redirect(redirect),
-        }
-    }
-}
-
-impl IndexEntry {
-    fn to_manifest(&self) -> ManifestEntry {
-        match self {
-            IndexEntry::File {
-                sha256,
-                size,
-                content_type,
-                template,
-                parts,
-                ..
-            } => ManifestEntry::File {
-                sha256: sha256.clone(),
-                size: *size,
-                content_type: content_type.clone(),
-                template: *template,
-                parts: parts.clone(),
-            },
-            IndexEntry::Redirect(t) => ManifestEntry::Redirect {
-                redirect: t.clone(),
-            },
-        }
-    }
-
-    fn holds_bytes(&self) -> bool {
-        matches!(self, IndexEntry::File { cached, fresh_parts, .. }
-            if cached.get().is_some() || fresh_parts.get().is_some())
-    }
-}
-
 impl IndexSetView {
-    pub fn from_manifest(generation: i64, manifest: Manifest) -> Self {
+    pub fn new(generation: i64, tree: ManifestTree) -> Self {
         IndexSetView {
             generation,
             superseded_at: None,
-            entries: manifest
-                .into_iter()
-                .map(|(path, e)| (path, e.into()))
-                .collect(),
+            tree,
+            bodies: Mutex::default(),
         }
     }
 
+    pub fn entry(&self, path: &str) -> Option<&ManifestEntry> {
+        self.tree.get(path)
+    }
+
+    /// What is held of the body with this `sha256`, if anything.
+    pub fn body(&self, sha256: &str) -> Option<Arc<Body>> {
+        self.bodies.lock().expect("lock").get(sha256).cloned()
+    }
+
+    /// The holder for the body with this `sha256`, made if missing. Only
+    /// for the current set.
+    pub fn body_or_insert(&self, sha256: &str) -> Arc<Body> {
+        self.bodies
+            .lock()
+            .expect("lock")
+            .entry(sha256.to_owned())
+            .or_default()
+            .clone()
+    }
+
     /// The same set, superseded at `at` (unless it already was), without
-    /// cached bytes: superseded sets are read rarely, and their bytes would
-    /// pile up over the grace period.
+    /// bodies in memory: superseded sets are read rarely, and their bytes
+    /// would pile up over the grace period. The tree is shared, not copied.
     fn superseded(self: &Arc<Self>, at: i64) -> Arc<Self> {
-        if self.superseded_at.is_some() && !self.entries.values().any(IndexEntry::holds_bytes) {
+        if self.superseded_at.is_some() && self.bodies.lock().expect("lock").is_empty() {
             return self.clone();
         }
         Arc::new(IndexSetView {
             generation: self.generation,
             superseded_at: self.superseded_at.or(Some(at)),
-            entries: self
-                .entries
-                .iter()
-                .map(|(path, e)| (path.clone(), e.to_manifest().into()))
-                .collect(),
+            tree: self.tree.clone(),
+            bodies: Mutex::default(),
         })
-    }
-
-    fn from_row(row: &index_set::Model) -> Self {
-        let manifest: Manifest = serde_json::from_str(&row.manifest).unwrap_or_else(|e| {
-            tracing::error!(set = row.id, error = %e, "unreadable index manifest");
-            Manifest::new()
-        });
-        IndexSetView {
-            superseded_at: row.superseded_at,
-            ..Self::from_manifest(row.generation, manifest)
-        }
     }
 
     /// Whether the set still answers: current, or superseded within `grace`.
@@ -268,6 +283,8 @@ pub struct RepoState {
     pub catalog: Mutex<Option<Arc<crate::catalog::Catalog>>>,
     /// Serialises refreshes and publishes on this instance.
     pub refresh_lock: tokio::sync::Mutex<()>,
+    /// Decoded manifest-tree nodes, shared by every set loaded here.
+    pub nodes: NodeCache<ManifestEntry>,
 }
 
 impl RepoState {
@@ -283,6 +300,7 @@ impl RepoState {
             snapshot: Mutex::default(),
             catalog: Mutex::default(),
             refresh_lock: tokio::sync::Mutex::new(()),
+            nodes: NodeCache::default(),
         }
     }
 
@@ -299,15 +317,19 @@ impl RepoState {
             if !set.live(now, grace) {
                 break;
             }
-            match set.entries.get(path) {
-                Some(IndexEntry::Redirect(target)) => return Lookup::Redirect(target.clone()),
-                Some(IndexEntry::File { .. }) => {
+            match set.entry(path) {
+                Some(ManifestEntry::Redirect { redirect }) => {
+                    return Lookup::Redirect(redirect.clone());
+                }
+                Some(ManifestEntry::File { .. }) => {
                     return Lookup::Index {
                         set: set.clone(),
                         path: path.to_owned(),
                     };
                 }
-                None => {}
+                // Package files answer from the file map, which knows
+                // when they left.
+                Some(ManifestEntry::Blob { .. } | ManifestEntry::Package { .. }) | None => {}
             }
         }
         match view.files.get(path) {
@@ -417,9 +439,10 @@ impl RepoState {
             size,
         };
         let indices = view.sets.first().into_iter().flat_map(|set| {
-            set.entries.iter().map(move |(path, e)| match e {
-                IndexEntry::File { size, .. } => (path.as_str(), entry(EntryKind::Index, *size)),
-                IndexEntry::Redirect(_) => (path.as_str(), entry(EntryKind::Redirect, 0)),
+            set.tree.iter().filter_map(move |(path, e)| match e {
+                ManifestEntry::File { size, .. } => Some((path, entry(EntryKind::Index, *size))),
+                ManifestEntry::Redirect { .. } => Some((path, entry(EntryKind::Redirect, 0))),
+                ManifestEntry::Blob { .. } | ManifestEntry::Package { .. } => None,
             })
         });
         let packages = view
@@ -478,15 +501,17 @@ pub const READ_WAIT: Duration = Duration::from_millis(50);
 /// All repositories this instance has seen, by id and by (provider, name).
 pub struct Repos {
     db: Db,
+    storage: Arc<dyn Storage>,
     ttl: Duration,
     grace: Duration,
     by_name: RwLock<HashMap<(String, String), Arc<RepoState>>>,
 }
 
 impl Repos {
-    pub fn new(db: Db, ttl: Duration, grace: Duration) -> Self {
+    pub fn new(db: Db, storage: Arc<dyn Storage>, ttl: Duration, grace: Duration) -> Self {
         Repos {
             db,
+            storage,
             ttl,
             grace,
             by_name: RwLock::default(),
@@ -604,22 +629,98 @@ impl Repos {
             let live = self.db.live_generations(state.info.id, self.grace).await?;
             let old: Vec<Arc<IndexSetView>> = state.serve.read().expect("lock").sets.clone();
             let newest_held = old.first().map_or(0, |s| s.generation);
-            let mut sets: Vec<Arc<IndexSetView>> = self
+            let mut sets: Vec<Arc<IndexSetView>> = Vec::new();
+            for r in self
                 .db
                 .live_index_sets(state.info.id, self.grace, newest_held)
                 .await?
                 .iter()
                 .filter(|r| r.generation <= row.generation)
-                .map(|r| Arc::new(IndexSetView::from_row(r)))
-                .collect();
+            {
+                let tree = self.tree_of(state, r).await?;
+                sets.push(Arc::new(IndexSetView {
+                    superseded_at: r.superseded_at,
+                    ..IndexSetView::new(r.generation, tree)
+                }));
+            }
             sets.extend(old.into_iter().filter(|s| live.contains(&s.generation)));
             state.set_published(row.generation, row.published_seq, sets);
         } else {
             state.serve.write().expect("lock").checked_at = Some(Instant::now());
         }
         state.purge_gone(self.grace);
+        state.nodes.prune();
         Ok(())
     }
+
+    /// The manifest tree of a stored set, reading only the nodes this
+    /// instance does not hold yet.
+    pub async fn tree_of(&self, state: &RepoState, row: &index_set::Model) -> Result<ManifestTree> {
+        let repo_id = state.info.id;
+        match row.root.as_deref() {
+            Some(root) => {
+                let root = NodeHash::parse(root).ok_or_else(|| {
+                    Error::Internal(format!("index set {} has a bad root {root:?}", row.id))
+                })?;
+                load_tree(self.storage.as_ref(), repo_id, root, &state.nodes).await
+            }
+            None => {
+                // Published before manifest trees: build one and store its
+                // nodes, so the sets after it can share them.
+                let manifest: Manifest = if row.manifest.is_empty() {
+                    Manifest::new()
+                } else {
+                    serde_json::from_str(&row.manifest).map_err(|e| {
+                        Error::Internal(format!("unreadable manifest of set {}: {e}", row.id))
+                    })?
+                };
+                let (empty, first) = ManifestTree::empty();
+                let (tree, mut made) =
+                    empty.apply(manifest.into_iter().map(|(k, v)| (k, Some(v))).collect());
+                made.push(first);
+                store_nodes(self.storage.as_ref(), repo_id, made).await?;
+                tree.remember(&state.nodes);
+                Ok(tree)
+            }
+        }
+    }
+}
+
+/// Reads a manifest tree from the repository's index objects.
+pub async fn load_tree(
+    storage: &dyn Storage,
+    repo_id: i64,
+    root: NodeHash,
+    cache: &NodeCache<ManifestEntry>,
+) -> Result<ManifestTree> {
+    ManifestTree::load(root, cache, |h| async move {
+        let key = StorageKey::Index {
+            repo_id,
+            sha256: h.hex(),
+        };
+        Ok::<_, Error>(crate::storage::read_all(storage, &key).await?.to_vec())
+    })
+    .await
+}
+
+/// Stores manifest-tree nodes as index objects (named by their hash, like
+/// every index object), several at a time.
+pub async fn store_nodes(storage: &dyn Storage, repo_id: i64, nodes: Vec<NewNode>) -> Result<()> {
+    use futures_util::{StreamExt, TryStreamExt};
+    futures_util::stream::iter(nodes)
+        .map(|n| async move {
+            let key = StorageKey::Index {
+                repo_id,
+                sha256: n.hash.hex(),
+            };
+            storage
+                .put_bytes(&key, Bytes::from(n.bytes), "application/json")
+                .await
+        })
+        .buffer_unordered(8)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -634,6 +735,12 @@ mod tests {
             template: false,
             parts: Vec::new(),
         }
+    }
+
+    fn set(generation: i64, manifest: Manifest) -> Arc<IndexSetView> {
+        let (empty, _) = ManifestTree::empty();
+        let (tree, _) = empty.apply(manifest.into_iter().map(|(k, v)| (k, Some(v))).collect());
+        Arc::new(IndexSetView::new(generation, tree))
     }
 
     fn state() -> RepoState {
@@ -666,12 +773,12 @@ mod tests {
             ),
         ]);
         let grace = Duration::from_secs(60);
-        s.install_published(Arc::new(IndexSetView::from_manifest(1, old)), 1, grace);
-        s.install_published(Arc::new(IndexSetView::from_manifest(2, new)), 2, grace);
+        s.install_published(set(1, old), 1, grace);
+        s.install_published(set(2, new), 2, grace);
         let sha_of = |path: &str| match s.lookup(path, grace) {
-            Lookup::Index { set, path } => match &set.entries[&path] {
-                IndexEntry::File { sha256, .. } => sha256.clone(),
-                IndexEntry::Redirect(_) => unreachable!(),
+            Lookup::Index { set, path } => match set.entry(&path) {
+                Some(ManifestEntry::File { sha256, .. }) => sha256.clone(),
+                _ => unreachable!(),
             },
             other => panic!("{path}: {other:?}"),
         };
@@ -685,48 +792,32 @@ mod tests {
         assert!(matches!(s.lookup("zzz", grace), Lookup::Missing));
         // An older generation never replaces a newer one, and sets older
         // than the grace period stop answering.
-        s.install_published(
-            Arc::new(IndexSetView::from_manifest(1, Manifest::new())),
-            1,
-            grace,
-        );
+        s.install_published(set(1, Manifest::new()), 1, grace);
         assert_eq!(s.generation(), 2);
         assert!(matches!(s.lookup("b", Duration::ZERO), Lookup::Missing));
-        s.install_published(
-            Arc::new(IndexSetView::from_manifest(3, Manifest::new())),
-            3,
-            Duration::ZERO,
-        );
+        s.install_published(set(3, Manifest::new()), 3, Duration::ZERO);
         assert!(matches!(s.lookup("b", grace), Lookup::Missing));
     }
 
     #[test]
     fn only_the_current_set_keeps_bytes_in_memory() {
         let s = state();
-        let set = Arc::new(IndexSetView::from_manifest(
-            1,
-            Manifest::from([("a".to_owned(), file("1"))]),
-        ));
-        let IndexEntry::File { cached, .. } = &set.entries["a"] else {
-            unreachable!()
-        };
-        cached.set(Bytes::from_static(b"x")).unwrap();
+        let first = set(1, Manifest::from([("a".to_owned(), file("1"))]));
+        first
+            .body_or_insert("1")
+            .cached
+            .set(Bytes::from_static(b"x"))
+            .unwrap();
+        assert!(first.body("1").is_some());
         let grace = Duration::from_secs(60);
-        s.install_published(set, 1, grace);
-        s.install_published(
-            Arc::new(IndexSetView::from_manifest(2, Manifest::new())),
-            2,
-            grace,
-        );
-        let Lookup::Index { set, path } = s.lookup("a", Duration::from_secs(60)) else {
+        s.install_published(first, 1, grace);
+        s.install_published(set(2, Manifest::new()), 2, grace);
+        let Lookup::Index { set, .. } = s.lookup("a", Duration::from_secs(60)) else {
             panic!()
         };
         assert_eq!(set.generation, 1);
-        let IndexEntry::File { cached, .. } = &set.entries[&path] else {
-            unreachable!()
-        };
         assert!(
-            cached.get().is_none(),
+            set.body("1").is_none(),
             "a superseded set still holds its bytes"
         );
     }
@@ -736,15 +827,15 @@ mod tests {
         let s = state();
         let grace = Duration::from_secs(60);
         s.install_published(
-            Arc::new(IndexSetView::from_manifest(
+            set(
                 1,
                 Manifest::from([("dists/old/Release".to_owned(), file("0"))]),
-            )),
+            ),
             1,
             grace,
         );
         s.install_published(
-            Arc::new(IndexSetView::from_manifest(
+            set(
                 2,
                 Manifest::from([
                     ("dists/a/Release".to_owned(), file("1")),
@@ -760,7 +851,7 @@ mod tests {
                         },
                     ),
                 ]),
-            )),
+            ),
             2,
             grace,
         );

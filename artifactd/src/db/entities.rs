@@ -125,9 +125,15 @@ pub mod index_set {
         pub covers_seq: i64,
         pub created_at: i64,
         pub superseded_at: Option<i64>,
-        /// JSON: path -> entry (see `publish::Manifest`).
+        /// Sets published before manifest trees: JSON path -> entry (see
+        /// `state::Manifest`). Empty for sets that have a `root`.
         #[sea_orm(column_type = "Text")]
         pub manifest: String,
+        /// The hash of the set's manifest tree (`tree::Tree`), whose nodes
+        /// are index objects in storage.
+        pub root: Option<String>,
+        /// How many packages the set holds.
+        pub packages: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

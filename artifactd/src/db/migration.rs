@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0002SigningKeys),
             Box::new(M0003Yanked),
             Box::new(M0004HealthProbes),
+            Box::new(M0005IndexSetRoots),
         ]
     }
 }
@@ -100,6 +101,8 @@ enum IndexSets {
     CreatedAt,
     SupersededAt,
     Manifest,
+    Root,
+    Packages,
 }
 
 /// A CREATE TABLE with byte-exact (case-sensitive) text comparison on MySQL,
@@ -252,6 +255,57 @@ async fn create_index_once(
         return Ok(());
     }
     m.create_index(stmt).await
+}
+
+/// Index sets name the root of a manifest tree instead of holding a whole
+/// manifest: a publish stores only the nodes it changed.
+struct M0005IndexSetRoots;
+
+impl MigrationName for M0005IndexSetRoots {
+    fn name(&self) -> &str {
+        "m0005_index_set_roots"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0005IndexSetRoots {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if !m.has_column("index_sets", "root").await? {
+            m.alter_table(
+                Table::alter()
+                    .table(IndexSets::Table)
+                    .add_column(ColumnDef::new(IndexSets::Root).string_len(64).null())
+                    .to_owned(),
+            )
+            .await?;
+        }
+        if !m.has_column("index_sets", "packages").await? {
+            m.alter_table(
+                Table::alter()
+                    .table(IndexSets::Table)
+                    .add_column(
+                        ColumnDef::new(IndexSets::Packages)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(IndexSets::Table)
+                .drop_column(IndexSets::Root)
+                .drop_column(IndexSets::Packages)
+                .to_owned(),
+        )
+        .await
+    }
 }
 
 fn long_text<T: IntoIden>(col: T) -> ColumnDef {

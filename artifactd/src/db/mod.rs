@@ -478,7 +478,8 @@ impl Db {
         owner: &str,
         from_generation: i64,
         covers_seq: i64,
-        manifest: String,
+        root: String,
+        packages: usize,
     ) -> Result<Option<index_set::Model>> {
         let txn = self.conn.begin().await?;
         let now = now_ms();
@@ -508,7 +509,9 @@ impl Db {
             covers_seq: Set(covers_seq),
             created_at: Set(now),
             superseded_at: Set(None),
-            manifest: Set(manifest),
+            manifest: Set(String::new()),
+            root: Set(Some(root)),
+            packages: Set(packages as i64),
             ..Default::default()
         }
         .insert(&txn)

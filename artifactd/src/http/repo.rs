@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::state::{CACHE_LIMIT, IndexEntry, Lookup};
+use crate::state::{CACHE_LIMIT, Lookup, ManifestEntry};
 use crate::storage::{ByteRange, StorageKey, read_all};
 
 pub async fn redirect_to_root(path: web::Path<(String, String)>) -> HttpResponse {
@@ -78,16 +78,13 @@ async fn serve(
         Lookup::Redirect(p) => Ok(redirect(&state.info.provider, &state.info.name, &p)),
         Lookup::Missing => Err(missing()),
         Lookup::Index { set, path } => {
-            let Some(IndexEntry::File {
+            let Some(ManifestEntry::File {
                 sha256,
                 size,
                 content_type,
                 template,
                 parts,
-                fresh_parts,
-                cached,
-                gzip,
-            }) = set.entries.get(&path)
+            }) = set.entry(&path)
             else {
                 return Err(missing());
             };
@@ -106,19 +103,24 @@ async fn serve(
                 return respond_stream(app, req, &meta, &key).await;
             }
             let current = set.generation == state.generation();
-            let bytes = match cached.get() {
+            // Only the current set keeps bytes in memory.
+            let held = match current {
+                true => Some(set.body_or_insert(sha256)),
+                false => set.body(sha256),
+            };
+            let bytes = match held.as_ref().and_then(|h| h.cached.get()) {
                 Some(b) => b.clone(),
                 None => {
-                    let b = if let Some(pieces) = fresh_parts.get() {
+                    let fresh = held.as_ref().and_then(|h| h.fresh_parts.get());
+                    let b = if let Some(pieces) = fresh {
                         Bytes::from(pieces.concat())
                     } else if composite {
                         read_parts(app, state.info.id, parts).await?
                     } else {
                         read_all(app.storage.as_ref(), &key).await?
                     };
-                    // Only the current set keeps bytes in memory.
-                    if current {
-                        let _ = cached.set(b.clone());
+                    if let Some(h) = &held {
+                        let _ = h.cached.set(b.clone());
                     }
                     b
                 }
@@ -137,7 +139,11 @@ async fn serve(
                 return Ok(respond_bytes(req, &meta, bytes));
             }
             let vary = header::HeaderValue::from_static("Accept-Encoding");
-            if current && accepts_gzip(req) && !req.headers().contains_key(header::RANGE) {
+            if let Some(held) = held.as_ref().filter(|_| current)
+                && accepts_gzip(req)
+                && !req.headers().contains_key(header::RANGE)
+            {
+                let gzip = &held.gzip;
                 let gz = match gzip.get() {
                     Some(g) => g.clone(),
                     None => {

@@ -5,6 +5,7 @@
 mod apt;
 mod bad_input;
 mod faults;
+mod history;
 mod hostile;
 mod instances;
 mod multi_instance;

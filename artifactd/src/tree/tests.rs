@@ -1,0 +1,163 @@
+use super::*;
+
+type T = Tree<u32>;
+
+fn with(entries: impl IntoIterator<Item = (String, u32)>) -> (T, Vec<NewNode>) {
+    let (empty, _) = T::empty();
+    empty.apply(entries.into_iter().map(|(k, v)| (k, Some(v))).collect())
+}
+
+fn keys(n: u32) -> Vec<(String, u32)> {
+    (0..n).map(|i| (format!("pkg{i}/index.json"), i)).collect()
+}
+
+/// Stores nodes in a map, as storage would.
+fn store(map: &mut HashMap<NodeHash, Vec<u8>>, made: &[NewNode]) {
+    for n in made {
+        map.insert(n.hash, n.bytes.clone());
+    }
+}
+
+#[test]
+fn insert_get_and_delete() {
+    let (t, _) = with(keys(1000));
+    assert_eq!(t.len(), 1000);
+    for i in [0, 1, 499, 999] {
+        assert_eq!(t.get(&format!("pkg{i}/index.json")), Some(&i));
+    }
+    assert_eq!(t.get("missing"), None);
+    let (t2, _) = t.apply(vec![
+        ("pkg7/index.json".into(), None),
+        ("new".into(), Some(5)),
+    ]);
+    assert_eq!(t2.len(), 1000);
+    assert_eq!(t2.get("pkg7/index.json"), None);
+    assert_eq!(t2.get("new"), Some(&5));
+    // The old version is untouched.
+    assert_eq!(t.get("pkg7/index.json"), Some(&7));
+    assert_eq!(t.get("new"), None);
+    let mut all: Vec<u32> = t2.iter().map(|(_, v)| *v).collect();
+    all.sort();
+    assert_eq!(all.len(), 1000);
+}
+
+#[test]
+fn the_shape_depends_only_on_the_contents() {
+    let (a, _) = with(keys(500));
+    let mut reversed = keys(500);
+    reversed.reverse();
+    let (b, _) = with(reversed);
+    assert_eq!(a.root(), b.root());
+    // Growing past a split and shrinking back gives the same root again.
+    let (big, _) = a.apply(keys(2000).into_iter().map(|(k, v)| (k, Some(v))).collect());
+    let (back, _) = big.apply(
+        keys(2000)
+            .into_iter()
+            .skip(500)
+            .map(|(k, _)| (k, None))
+            .collect(),
+    );
+    assert_eq!(back.root(), a.root());
+    let (none, _) = back.apply(keys(500).into_iter().map(|(k, _)| (k, None)).collect());
+    assert_eq!(none.root(), T::empty().0.root());
+}
+
+#[test]
+fn unchanged_contents_make_no_nodes() {
+    let (t, _) = with(keys(300));
+    let (same, made) = t.apply(keys(300).into_iter().map(|(k, v)| (k, Some(v))).collect());
+    assert!(made.is_empty(), "{} nodes for no change", made.len());
+    assert_eq!(same.root(), t.root());
+    let (_, made) = t.apply(vec![("absent".into(), None)]);
+    assert!(made.is_empty());
+}
+
+#[test]
+fn a_change_makes_only_the_nodes_on_its_path() {
+    for n in [100u32, 10_000, 50_000] {
+        let (t, _) = with(keys(n));
+        let (t2, made) = t.apply(vec![("pkg3/index.json".into(), Some(77))]);
+        let depth = made.len();
+        assert!(depth <= 5, "{n} keys: one change made {depth} nodes");
+        // Everything else is shared with the previous version.
+        let old = t.node_hashes();
+        let new = t2.node_hashes();
+        assert_eq!(new.difference(&old).count(), depth, "{n} keys");
+        let bytes: usize = made.iter().map(|m| m.bytes.len()).sum();
+        assert!(bytes < 8 << 10, "{n} keys: {bytes} bytes for one change");
+    }
+}
+
+#[test]
+fn diff_lists_what_changed() {
+    let (a, _) = with(keys(5000));
+    let (b, _) = a.apply(vec![
+        ("pkg1/index.json".into(), Some(100)),
+        ("pkg2/index.json".into(), None),
+        ("added".into(), Some(3)),
+    ]);
+    let d = a.diff(&b);
+    assert_eq!(
+        d,
+        vec![
+            ("added", None, Some(&3)),
+            ("pkg1/index.json", Some(&1), Some(&100)),
+            ("pkg2/index.json", Some(&2), None),
+        ]
+    );
+    assert!(a.diff(&a).is_empty());
+    // Across a split (leaf against branch) too.
+    let (small, _) = with(keys(3));
+    let d = small.diff(&a);
+    assert_eq!(d.len(), 4997);
+}
+
+#[tokio::test]
+async fn loading_fetches_only_nodes_not_held() {
+    let mut stored = HashMap::new();
+    let (empty, e) = T::empty();
+    store(&mut stored, &[e]);
+    let (a, made) = empty.apply(keys(5000).into_iter().map(|(k, v)| (k, Some(v))).collect());
+    store(&mut stored, &made);
+    let (b, made) = a.apply(vec![("pkg9/index.json".into(), Some(1))]);
+    store(&mut stored, &made);
+
+    let cache = NodeCache::default();
+    let fetched = std::sync::atomic::AtomicUsize::new(0);
+    let fetch = |h: NodeHash| {
+        fetched.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let bytes = stored.get(&h).cloned();
+        async move { bytes.ok_or(TreeError::Corrupt(h, "missing".into())) }
+    };
+    let la = T::load(a.root(), &cache, fetch).await.unwrap();
+    let all = fetched.swap(0, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(all, a.node_hashes().len());
+    assert_eq!(la.get("pkg9/index.json"), Some(&9));
+    let lb = T::load(b.root(), &cache, fetch).await.unwrap();
+    let again = fetched.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(again <= 5, "fetched {again} nodes for one change");
+    assert_eq!(lb.get("pkg9/index.json"), Some(&1));
+    assert_eq!(lb.root(), b.root());
+    // Shared nodes are the same allocation.
+    let shared = la.node_hashes().intersection(&lb.node_hashes()).count();
+    assert!(shared > 100);
+    assert!(cache.len() > 100);
+    drop((la, lb));
+    cache.prune();
+    assert!(cache.is_empty(), "{} nodes left", cache.len());
+}
+
+#[tokio::test]
+async fn a_node_that_does_not_match_its_hash_is_refused() {
+    let (t, made) = with(keys(10));
+    let mut stored = HashMap::new();
+    store(&mut stored, &made);
+    stored.insert(t.root(), b"{\"l\":[]}".to_vec());
+    let cache = NodeCache::default();
+    let r = T::load(t.root(), &cache, |h| {
+        let b = stored.get(&h).cloned().unwrap();
+        async move { Ok::<_, TreeError>(b) }
+    })
+    .await;
+    assert!(matches!(r, Err(TreeError::HashMismatch(_))));
+}

@@ -15,10 +15,12 @@ use serde_json::{Value, json};
 mod client;
 mod config;
 mod error;
+mod snapshots;
 mod transfer;
 
 use client::{Client, seg};
 use error::Failure;
+use snapshots::{ChannelCommand, SnapshotCommand};
 use transfer::Progress;
 
 const EXAMPLES: &str = "\
@@ -194,6 +196,18 @@ enum Command {
         after_help = "Example:\n  rpcli token create ci --scope 'upload:tar/*'"
     )]
     Token(TokenCommand),
+    /// Freeze a repository's packages under a name; compare snapshots.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  rpcli snapshot create -y apt -r deb 2024-06-01\n  rpcli snapshot diff -y apt -r deb 2024-05-01 2024-06-01"
+    )]
+    Snapshot(SnapshotCommand),
+    /// Point named channels (stable, testing) at snapshots.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  rpcli channel set -y apt -r deb stable 2024-06-01 --expect 2024-05-01"
+    )]
+    Channel(ChannelCommand),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  rpcli completions bash > /etc/bash_completion.d/rpcli")]
     Completions { shell: clap_complete::Shell },
@@ -564,6 +578,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
         }
+        Command::Snapshot(cmd) => snapshots::run_snapshot(&client, cmd, json).await?,
+        Command::Channel(cmd) => snapshots::run_channel(&client, cmd, json).await?,
         Command::Token(cmd) => {
             if !client.has_token() {
                 return Err(Failure::Usage(

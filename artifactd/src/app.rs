@@ -22,6 +22,7 @@ pub struct App {
     pub registry: Registry,
     pub repos: Arc<Repos>,
     pub publisher: Arc<Publisher>,
+    pub history: crate::history::History,
     pub auth: Auth,
     pub health: HealthChecker,
 }
@@ -49,6 +50,12 @@ impl App {
             settings.publish.clone(),
             settings.signing.clone(),
         );
+        let history = crate::history::History::new(
+            db.clone(),
+            repos.clone(),
+            publisher.clone(),
+            settings.publish.cache_ttl(),
+        );
         let auth = Auth::new(db.clone(), settings.admin_token.as_deref()).await?;
         let health = HealthChecker::new(
             db.clone(),
@@ -69,6 +76,7 @@ impl App {
             registry,
             repos,
             publisher,
+            history,
             auth,
             health,
         })

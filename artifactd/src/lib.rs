@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod health;
+pub mod history;
 pub mod http;
 pub mod publish;
 pub mod registry;

@@ -644,10 +644,17 @@ impl Publisher {
         let grace = self.repos.grace();
         let sets = self.db.expire_index_sets(repo_id, grace).await?;
         let live = self.db.live_index_sets(repo_id, grace, 0).await?;
+        let mut trees = Vec::new();
+        for row in &live {
+            trees.push(self.repos.tree_of(state, row).await?);
+        }
+        // Snapshots keep everything they froze.
+        for root in self.db.snapshot_roots(repo_id).await? {
+            trees.push(self.repos.load_root(state, &root).await?);
+        }
         let mut seen = std::collections::HashSet::new();
         let mut referenced = std::collections::HashSet::new();
-        for row in &live {
-            let tree = self.repos.tree_of(state, row).await?;
+        for tree in &trees {
             tree.visit_nodes(&mut |hash, node| {
                 if !seen.insert(hash) {
                     return false;

@@ -183,6 +183,29 @@ impl IndexSetView {
         })
     }
 
+    /// What `path` answers with in this set alone, package files included:
+    /// how a snapshot is read.
+    pub fn lookup_frozen(self: &Arc<Self>, path: &str) -> Lookup {
+        match self.entry(path) {
+            Some(ManifestEntry::File { .. }) => Lookup::Index {
+                set: self.clone(),
+                path: path.to_owned(),
+            },
+            Some(ManifestEntry::Redirect { redirect }) => Lookup::Redirect(redirect.clone()),
+            Some(ManifestEntry::Blob {
+                blob,
+                size,
+                content_type,
+            }) => Lookup::File(FileEntry {
+                sha256: blob.clone(),
+                size: *size,
+                content_type: content_type.clone(),
+                gone_at: None,
+            }),
+            Some(ManifestEntry::Package { .. }) | None => Lookup::Missing,
+        }
+    }
+
     /// Whether the set still answers: current, or superseded within `grace`.
     fn live(&self, now: i64, grace: Duration) -> bool {
         self.superseded_at
@@ -651,6 +674,13 @@ impl Repos {
         state.purge_gone(self.grace);
         state.nodes.prune();
         Ok(())
+    }
+
+    /// The manifest tree whose root is `root` (hex), e.g. a snapshot's.
+    pub async fn load_root(&self, state: &RepoState, root: &str) -> Result<ManifestTree> {
+        let root = NodeHash::parse(root)
+            .ok_or_else(|| Error::Internal(format!("bad manifest root {root:?}")))?;
+        load_tree(self.storage.as_ref(), state.info.id, root, &state.nodes).await
     }
 
     /// The manifest tree of a stored set, reading only the nodes this

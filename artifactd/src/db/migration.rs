@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0003Yanked),
             Box::new(M0004HealthProbes),
             Box::new(M0005IndexSetRoots),
+            Box::new(M0006SnapshotsChannels),
         ]
     }
 }
@@ -305,6 +306,100 @@ impl MigrationTrait for M0005IndexSetRoots {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// Snapshots (a named, frozen index-set root) and channels (a movable name
+/// for a snapshot). Snapshots and channels of a repository share one
+/// namespace; the service layer checks that.
+struct M0006SnapshotsChannels;
+
+impl MigrationName for M0006SnapshotsChannels {
+    fn name(&self) -> &str {
+        "m0006_snapshots_channels"
+    }
+}
+
+#[derive(DeriveIden)]
+enum Snapshots {
+    Table,
+    Id,
+    RepoId,
+    Name,
+    Description,
+    Root,
+    Generation,
+    CoversSeq,
+    Packages,
+    CreatedAt,
+    CreatedBy,
+}
+
+#[derive(DeriveIden)]
+enum Channels {
+    Table,
+    Id,
+    RepoId,
+    Name,
+    SnapshotId,
+    PreviousId,
+    UpdatedAt,
+    UpdatedBy,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0006SnapshotsChannels {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            table(m)
+                .table(Snapshots::Table)
+                .col(id(Snapshots::Id))
+                .col(big_integer(Snapshots::RepoId))
+                .col(string_len(Snapshots::Name, 128))
+                .col(long_text(Snapshots::Description))
+                .col(string_len(Snapshots::Root, 64))
+                .col(big_integer(Snapshots::Generation))
+                .col(big_integer(Snapshots::CoversSeq))
+                .col(big_integer(Snapshots::Packages))
+                .col(big_integer(Snapshots::CreatedAt))
+                .col(string_len(Snapshots::CreatedBy, 128))
+                .index(
+                    Index::create()
+                        .name("uq_snapshots_repo_name")
+                        .col(Snapshots::RepoId)
+                        .col(Snapshots::Name)
+                        .unique(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            table(m)
+                .table(Channels::Table)
+                .col(id(Channels::Id))
+                .col(big_integer(Channels::RepoId))
+                .col(string_len(Channels::Name, 128))
+                .col(big_integer(Channels::SnapshotId))
+                .col(big_integer_null(Channels::PreviousId))
+                .col(big_integer(Channels::UpdatedAt))
+                .col(string_len(Channels::UpdatedBy, 128))
+                .index(
+                    Index::create()
+                        .name("uq_channels_repo_name")
+                        .col(Channels::RepoId)
+                        .col(Channels::Name)
+                        .unique(),
+                )
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(Channels::Table).to_owned())
+            .await?;
+        m.drop_table(Table::drop().table(Snapshots::Table).to_owned())
+            .await
     }
 }
 

@@ -22,9 +22,11 @@ use crate::error::{Error, Result};
 
 mod conn;
 pub mod entities;
+mod history;
 mod migration;
 
 pub use conn::{Failure, classify};
+pub use history::{Expect, Ref};
 
 use entities::{file, index_set, package, repo, signing_key, token};
 

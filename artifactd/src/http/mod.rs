@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 mod addpkg;
 mod api;
 mod error;
+mod history;
 mod repo;
 mod ui;
 
@@ -100,6 +101,46 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(
                 "/repos/{provider}/{repo}/packages/{name}/{version}/yank",
                 web::delete().to(api::unyank),
+            )
+            .route(
+                "/repos/{provider}/{repo}/snapshots",
+                web::get().to(history::list),
+            )
+            .route(
+                "/repos/{provider}/{repo}/snapshots",
+                web::post().to(history::create),
+            )
+            .route(
+                "/repos/{provider}/{repo}/snapshots/{name}",
+                web::get().to(history::show),
+            )
+            .route(
+                "/repos/{provider}/{repo}/snapshots/{name}",
+                web::delete().to(history::delete),
+            )
+            .route(
+                "/repos/{provider}/{repo}/snapshots/{name}/diff",
+                web::get().to(history::diff_live),
+            )
+            .route(
+                "/repos/{provider}/{repo}/snapshots/{name}/diff/{other}",
+                web::get().to(history::diff),
+            )
+            .route(
+                "/repos/{provider}/{repo}/channels",
+                web::get().to(history::channels),
+            )
+            .route(
+                "/repos/{provider}/{repo}/channels/{name}",
+                web::get().to(history::channel),
+            )
+            .route(
+                "/repos/{provider}/{repo}/channels/{name}",
+                web::put().to(history::set_channel),
+            )
+            .route(
+                "/repos/{provider}/{repo}/channels/{name}",
+                web::delete().to(history::delete_channel),
             )
             .route("/tokens", web::get().to(api::list_tokens))
             .route("/tokens", web::post().to(api::create_token))

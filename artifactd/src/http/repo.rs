@@ -33,7 +33,13 @@ pub async fn get(
 ) -> Result<HttpResponse> {
     let (provider_name, repo_name, path) = path.into_inner();
     tracing::debug!(target: "artifactd::access", method = %req.method(), path = %req.path(), "read");
-    let (provider, state) = super::repo_state(&app, &provider_name, &repo_name).await?;
+    // `R@name`: a snapshot or channel, read from its frozen set alone.
+    let (base, at) = super::history::split_ref(&repo_name);
+    let (provider, state) = super::repo_state(&app, &provider_name, base).await?;
+    let frozen = match at {
+        Some(name) => Some(super::history::frozen_view(&app, &state, name).await?),
+        None => None,
+    };
     let accept = req
         .headers()
         .get(header::ACCEPT)
@@ -46,10 +52,16 @@ pub async fn get(
         Resolution::NotFound => return Err(not_found(&provider_name, &repo_name, &path)),
     };
     let missing = || not_found(&provider_name, &repo_name, &path);
-    let mut resp = match serve(&app, &req, &state, &target, missing).await {
+    let found = match &frozen {
+        Some(view) => view.lookup_frozen(&target),
+        None => state.lookup(&target, app.repos.grace()),
+    };
+    let shown = format!("{provider_name}/{repo_name}");
+    let mut resp = match serve(&app, &req, &state, found, frozen.is_some(), &shown, missing).await {
         // Clients never read a directory; a browser is shown its listing.
         Err(Error::NotFound { .. })
-            if super::ui::wants_html(&req)
+            if frozen.is_none()
+                && super::ui::wants_html(&req)
                 && let Some(listing) = super::ui::directory_listing(&state, &path) =>
         {
             return Ok(HttpResponse::Found()
@@ -67,15 +79,22 @@ pub async fn get(
 
 /// Answers with the index file or package file at `target`; `missing` is
 /// the 404 (naming what the client asked for, not where it led).
+/// `frozen`: a snapshot's set, whose bodies it keeps like a current set's.
+/// `shown`: `provider/repo` as the request named it (redirects stay there).
 async fn serve(
     app: &App,
     req: &HttpRequest,
     state: &crate::state::RepoState,
-    target: &str,
+    found: Lookup,
+    frozen: bool,
+    shown: &str,
     missing: impl Fn() -> Error,
 ) -> Result<HttpResponse> {
-    match state.lookup(target, app.repos.grace()) {
-        Lookup::Redirect(p) => Ok(redirect(&state.info.provider, &state.info.name, &p)),
+    match found {
+        Lookup::Redirect(p) => {
+            let (provider, repo) = shown.split_once('/').unwrap_or((shown, ""));
+            Ok(redirect(provider, repo, &p))
+        }
         Lookup::Missing => Err(missing()),
         Lookup::Index { set, path } => {
             let Some(ManifestEntry::File {
@@ -102,7 +121,7 @@ async fn serve(
             if *size > CACHE_LIMIT && !*template && !composite {
                 return respond_stream(app, req, &meta, &key).await;
             }
-            let current = set.generation == state.generation();
+            let current = frozen || set.generation == state.generation();
             // Only the current set keeps bytes in memory.
             let held = match current {
                 true => Some(set.body_or_insert(sha256)),
@@ -127,8 +146,22 @@ async fn serve(
             };
             if *template {
                 let base = super::ui::base_url(app, req);
-                let filled = String::from_utf8_lossy(&bytes)
-                    .replace(artifactd_provider_api::BASE_URL, &base);
+                let text = String::from_utf8_lossy(&bytes);
+                let text = match frozen {
+                    // A snapshot's client config points at the snapshot.
+                    true => point_at(
+                        &text,
+                        &format!(
+                            "{}/repo/{}/{}",
+                            artifactd_provider_api::BASE_URL,
+                            state.info.provider,
+                            state.info.name
+                        ),
+                        &format!("{}/repo/{shown}", artifactd_provider_api::BASE_URL),
+                    ),
+                    false => text.into_owned(),
+                };
+                let filled = text.replace(artifactd_provider_api::BASE_URL, &base);
                 let meta = Meta {
                     size: filled.len() as u64,
                     ..meta
@@ -184,6 +217,22 @@ async fn serve(
             respond_stream(app, req, &meta, &StorageKey::blob(&f.sha256)).await
         }
     }
+}
+
+/// Replaces `live` with `frozen` where `live` is a whole repository URL
+/// (not the start of a longer repository name).
+fn point_at(text: &str, live: &str, frozen: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(live) {
+        let after = &rest[i + live.len()..];
+        let whole = !after.starts_with(|c: char| c.is_ascii_alphanumeric() || "._-@".contains(c));
+        out.push_str(&rest[..i]);
+        out.push_str(if whole { frozen } else { live });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Reads a composite index file from its parts, several at a time.
@@ -369,4 +418,16 @@ async fn respond_stream(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn point_at_replaces_whole_repository_urls_only() {
+        let t = "baseurl=B/repo/rpm/r/el9/\nx=B/repo/rpm/rx/\nbase='B/repo/rpm/r'";
+        assert_eq!(
+            super::point_at(t, "B/repo/rpm/r", "B/repo/rpm/r@s1"),
+            "baseurl=B/repo/rpm/r@s1/el9/\nx=B/repo/rpm/rx/\nbase='B/repo/rpm/r@s1'"
+        );
+    }
 }

@@ -14,6 +14,7 @@ mod readme;
 mod roundtrip;
 mod rpcli;
 mod rpm;
+mod snapshots;
 mod storage;
 mod tokens;
 mod ui;

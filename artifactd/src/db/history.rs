@@ -191,7 +191,7 @@ impl Db {
             let mut swap = channel::Entity::update_many()
                 .col_expr(
                     channel::Column::PreviousId,
-                    Expr::col(channel::Column::SnapshotId).into(),
+                    Expr::col(channel::Column::SnapshotId),
                 )
                 .col_expr(channel::Column::SnapshotId, Expr::value(to.id))
                 .col_expr(channel::Column::UpdatedAt, Expr::value(now))

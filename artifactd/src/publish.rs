@@ -358,22 +358,41 @@ impl Publisher {
             ..state.info.clone()
         };
         let now = now_ms();
-        let (files, package_entries, package_count) = tokio::task::spawn_blocking(move || {
-            let snap = render_state.snapshot.lock().expect("lock");
-            let files = provider.render(&RenderInput {
-                repo: &info,
-                packages: &snap.packages,
-                signer: signer
-                    .as_ref()
-                    .map(|s| s as &dyn artifactd_provider_api::Signer),
-                now,
-            })?;
-            let entries = crate::state::package_entries(&snap.packages);
-            Ok::<_, Error>((files, entries, snap.packages.len()))
-        })
-        .await??;
+        // Sections published before stay, so emptied ones render empty.
+        let mut sections: std::collections::BTreeSet<String> = match state
+            .current_set()
+            .as_deref()
+            .and_then(|s| s.entry(crate::state::SECTIONS_KEY).cloned())
+        {
+            Some(ManifestEntry::Sections { sections }) => sections.into_iter().collect(),
+            _ => Default::default(),
+        };
+        let (files, package_entries, package_count, sections) =
+            tokio::task::spawn_blocking(move || {
+                let snap = render_state.snapshot.lock().expect("lock");
+                sections.extend(snap.packages.iter().map(|p| p.section.clone()));
+                let sections: Vec<String> = sections.into_iter().collect();
+                let files = provider.render(&RenderInput {
+                    repo: &info,
+                    packages: &snap.packages,
+                    sections: &sections,
+                    signer: signer
+                        .as_ref()
+                        .map(|s| s as &dyn artifactd_provider_api::Signer),
+                    now,
+                })?;
+                let entries = crate::state::package_entries(&snap.packages);
+                Ok::<_, Error>((files, entries, snap.packages.len(), sections))
+            })
+            .await??;
 
         let mut manifest: Manifest = package_entries.into_iter().collect();
+        if !sections.is_empty() {
+            manifest.insert(
+                crate::state::SECTIONS_KEY.to_owned(),
+                ManifestEntry::Sections { sections },
+            );
+        }
         let mut bodies: HashMap<String, Bytes> = HashMap::new();
         // Composite files' parts, to serve from memory without reading them back.
         let mut composite: HashMap<String, Vec<Bytes>> = HashMap::new();

@@ -51,7 +51,15 @@ pub enum ManifestEntry {
     Package {
         package: PackageRef,
     },
+    /// Every section the repository has published (at [`SECTIONS_KEY`]):
+    /// a section whose last package left is still rendered, empty.
+    Sections {
+        sections: Vec<String>,
+    },
 }
+
+/// Where a set records the sections it has published.
+pub const SECTIONS_KEY: &str = "@sections";
 
 /// A package as an index set records it: its identity, and the `seq` of its
 /// last change (a new seq under one identity means changed content).
@@ -202,7 +210,9 @@ impl IndexSetView {
                 content_type: content_type.clone(),
                 gone_at: None,
             }),
-            Some(ManifestEntry::Package { .. }) | None => Lookup::Missing,
+            Some(ManifestEntry::Package { .. } | ManifestEntry::Sections { .. }) | None => {
+                Lookup::Missing
+            }
         }
     }
 
@@ -352,7 +362,12 @@ impl RepoState {
                 }
                 // Package files answer from the file map, which knows
                 // when they left.
-                Some(ManifestEntry::Blob { .. } | ManifestEntry::Package { .. }) | None => {}
+                Some(
+                    ManifestEntry::Blob { .. }
+                    | ManifestEntry::Package { .. }
+                    | ManifestEntry::Sections { .. },
+                )
+                | None => {}
             }
         }
         match view.files.get(path) {
@@ -465,7 +480,9 @@ impl RepoState {
             set.tree.iter().filter_map(move |(path, e)| match e {
                 ManifestEntry::File { size, .. } => Some((path, entry(EntryKind::Index, *size))),
                 ManifestEntry::Redirect { .. } => Some((path, entry(EntryKind::Redirect, 0))),
-                ManifestEntry::Blob { .. } | ManifestEntry::Package { .. } => None,
+                ManifestEntry::Blob { .. }
+                | ManifestEntry::Package { .. }
+                | ManifestEntry::Sections { .. } => None,
             })
         });
         let packages = view

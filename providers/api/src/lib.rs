@@ -301,6 +301,11 @@ pub struct RenderInput<'a> {
     pub repo: &'a RepoInfo,
     /// Every live package of the repository, in no particular order.
     pub packages: &'a [PackageRecord],
+    /// Every [`NewPackage::section`] the repository has published, sorted,
+    /// including those no package is left in: a provider renders each of
+    /// them (empty, but valid and signed), so clients see a deletion
+    /// rather than keep the last index that listed the package.
+    pub sections: &'a [String],
     /// Signs index files with the repository key, for formats that sign.
     pub signer: Option<&'a dyn Signer>,
     /// Milliseconds since the Unix epoch, the same for every file of one

@@ -343,6 +343,11 @@ pub fn render(caches: &Caches, input: &RenderInput<'_>) -> Result<Vec<IndexFile>
             .or_default()
             .push(p);
     }
+    // A dist (or component) whose last package left is published empty.
+    for section in input.sections {
+        let (dist, component) = section.split_once('/').unwrap_or((section, "main"));
+        dists.entry(dist).or_default().entry(component).or_default();
+    }
     let settings = &input.repo.settings;
     let origin = settings
         .get("origin")

@@ -267,6 +267,7 @@ fn renders_signed_indices_with_all_in_every_arch() {
     let repo = repo();
     let files = AptProvider::default()
         .render(&RenderInput {
+            sections: &[],
             repo: &repo,
             packages: &records,
             signer: Some(&FakeSigner),

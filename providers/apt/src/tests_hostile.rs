@@ -215,6 +215,7 @@ fn body<'a>(files: &'a [IndexFile], path: &str) -> &'a [u8] {
 fn render_records(records: &[PackageRecord]) -> Vec<IndexFile> {
     AptProvider::default()
         .render(&RenderInput {
+            sections: &[],
             repo: &repo(),
             packages: records,
             signer: Some(&FakeSigner),

@@ -93,6 +93,7 @@ fn render_all(
         settings: serde_json::json!({}),
     };
     p.render(&RenderInput {
+        sections: &[],
         repo: &repo,
         packages,
         signer: None,

@@ -259,6 +259,10 @@ pub fn render(caches: &Caches, input: &RenderInput<'_>) -> Result<Vec<IndexFile>
             .or_default()
             .push(Pkg { record, href });
     }
+    // A dist whose last package left is published empty.
+    for section in input.sections {
+        dists.entry(section.as_str()).or_default();
+    }
     let signer = input
         .signer
         .ok_or_else(|| err("rpm repositories are signed, but no signer was given"))?;

@@ -239,6 +239,7 @@ fn records(template: &NewPackage, ids: impl Iterator<Item = i64>) -> Vec<Package
 
 fn render(p: &RpmProvider, packages: &[PackageRecord]) -> Vec<IndexFile> {
     p.render(&RenderInput {
+        sections: &[],
         repo: &repo(),
         packages,
         signer: Some(&FakeSigner),

@@ -234,6 +234,7 @@ fn render_lists_versions_and_points_latest_at_newest() {
     let repo = repo();
     let files = TarProvider::default()
         .render(&RenderInput {
+            sections: &[],
             repo: &repo,
             packages: &packages,
             signer: None,
@@ -371,6 +372,7 @@ fn render_with(
     render::render(
         cache,
         &RenderInput {
+            sections: &[],
             repo,
             packages,
             signer: None,
@@ -579,6 +581,7 @@ fn output_does_not_depend_on_the_cache() {
     // Through the provider, twice.
     let provider = TarProvider::default();
     let input = RenderInput {
+        sections: &[],
         repo: &repo,
         packages: &packages,
         signer: None,

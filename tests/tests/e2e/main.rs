@@ -4,6 +4,7 @@
 
 mod apt;
 mod bad_input;
+mod deletion;
 mod faults;
 mod history;
 mod hostile;

@@ -24,6 +24,7 @@ mod error;
 mod history;
 mod repo;
 mod ui;
+mod ui_history;
 
 pub use ui::Ui;
 

@@ -267,6 +267,17 @@ pub async fn repository(
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse> {
     let (provider, repo) = path.into_inner();
+    // `R@name` (a snapshot or channel) has no page of its own: its files.
+    if let (base, Some(name)) = super::history::split_ref(&repo) {
+        let target = format!(
+            "/repos/{provider}/{}@{}/files/",
+            percent_encoding::utf8_percent_encode(base, SEGMENT),
+            percent_encoding::utf8_percent_encode(name, SEGMENT)
+        );
+        return Ok(HttpResponse::Found()
+            .insert_header((header::LOCATION, target))
+            .finish());
+    }
     let (format, state) = super::repo_state(&app, &provider, &repo).await?;
     let sort = match params.sort.as_deref() {
         None | Some("") => Sort::Name,
@@ -334,6 +345,7 @@ pub async fn repository(
     } else {
         Vec::new()
     };
+    let history = super::ui_history::sections(&app, &state).await?;
     let rows: Vec<&catalog::Entry> = listing.rows;
     ui.page(
         "repo.html",
@@ -348,6 +360,8 @@ pub async fn repository(
             sections => value(&c.sections),
             snippets => value(&snippets),
             keys,
+            snapshots => value(&history.snapshots),
+            channels => value(&history.channels),
             rows => value(&rows),
             matches => listing.matches,
             page => listing.page,
@@ -562,44 +576,59 @@ struct Listed {
     url: String,
 }
 
+/// `/repos/<provider>/<repo>/files/<dir>`: a directory of what the
+/// repository publishes now; with `<repo>@<name>`, of what a snapshot or
+/// channel froze (its files linked under `/repo/<provider>/<repo>@<name>/`).
 pub async fn files(
     app: web::Data<App>,
     ui: web::Data<Ui>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse> {
-    let (provider, repo, dir) = path.into_inner();
-    let (_, state) = super::repo_state(&app, &provider, &repo).await?;
+    // `shown`: the repository as the URL names it, `R` or `R@name`.
+    let (provider, shown, dir) = path.into_inner();
+    let (repo, at) = super::history::split_ref(&shown);
+    let (_, state) = super::repo_state(&app, &provider, repo).await?;
+    let frozen = match at {
+        Some(name) => Some(super::history::frozen_view(&app, &state, name).await?),
+        None => None,
+    };
+    let list = |dir: &str| match &frozen {
+        Some(view) => super::ui_history::list_frozen(view, dir),
+        None => state.list_dir(dir),
+    };
     let enc = |p: &str| percent_encoding::utf8_percent_encode(p, PATH).to_string();
+    let here = format!(
+        "{provider}/{}{}",
+        percent_encoding::utf8_percent_encode(repo, SEGMENT),
+        at.map(|n| format!("@{}", percent_encoding::utf8_percent_encode(n, SEGMENT)))
+            .unwrap_or_default()
+    );
     if !dir.is_empty() && !dir.ends_with('/') {
         // A file: where clients fetch it. A directory: its listing.
-        let target = if state.list_dir(&format!("{dir}/")).is_empty() {
-            format!("/repo/{provider}/{repo}/{}", enc(&dir))
+        let target = if list(&format!("{dir}/")).is_empty() {
+            format!("/repo/{here}/{}", enc(&dir))
         } else {
-            format!("/repos/{provider}/{repo}/files/{}/", enc(&dir))
+            format!("/repos/{here}/files/{}/", enc(&dir))
         };
         return Ok(HttpResponse::Found()
             .insert_header((header::LOCATION, target))
             .finish());
     }
-    let entries = state.list_dir(&dir);
+    let entries = list(&dir);
     if entries.is_empty() && !dir.is_empty() {
         return Err(Error::not_found(
             "not_found",
-            format!("{provider}/{repo} has no directory {dir:?}"),
+            format!("{provider}/{shown} has no directory {dir:?}"),
         ));
     }
     let listed: Vec<Listed> = entries
         .into_iter()
         .map(|e| {
             let url = match e.kind {
-                EntryKind::Dir => format!(
-                    "/repos/{provider}/{repo}/files/{}/",
-                    enc(&format!("{dir}{}", e.name))
-                ),
-                _ => format!(
-                    "/repo/{provider}/{repo}/{}",
-                    enc(&format!("{dir}{}", e.name))
-                ),
+                EntryKind::Dir => {
+                    format!("/repos/{here}/files/{}/", enc(&format!("{dir}{}", e.name)))
+                }
+                _ => format!("/repo/{here}/{}", enc(&format!("{dir}{}", e.name))),
             };
             Listed {
                 name: e.name,
@@ -615,18 +644,27 @@ pub async fn files(
     for seg in dir.split('/').filter(|s| !s.is_empty()) {
         sofar.push_str(seg);
         sofar.push('/');
-        crumbs.push(context! { name => seg, url => format!("/repos/{provider}/{repo}/files/{}", enc(&sofar)) });
+        crumbs
+            .push(context! { name => seg, url => format!("/repos/{here}/files/{}", enc(&sofar)) });
     }
     let parent = (!dir.is_empty()).then(|| {
         let trimmed = dir.trim_end_matches('/');
         let up = trimmed.rfind('/').map_or("", |i| &trimmed[..=i]);
-        format!("/repos/{provider}/{repo}/files/{}", enc(up))
+        format!("/repos/{here}/files/{}", enc(up))
     });
+    let frozen_as = match at {
+        Some(name) => Some(super::ui_history::describe(&app, &state, name).await?),
+        None => None,
+    };
     ui.page(
         "files.html",
         context! {
             provider,
             repo,
+            at,
+            frozen => frozen_as,
+            shown,
+            root => format!("/repos/{here}/files/"),
             dir,
             crumbs,
             parent,

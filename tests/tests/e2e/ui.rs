@@ -1,6 +1,6 @@
 //! The web UI: every page loaded in headless Chromium with its DOM checked
 //! and a screenshot kept; escaping of package-supplied text; pagination,
-//! sorting, filtering and search.
+//! sorting, filtering and search; snapshots and channels, browsable.
 
 use std::path::Path;
 
@@ -14,6 +14,7 @@ both_backends!(
     pages_render_in_a_browser,
     package_supplied_html_is_shown_as_text,
     pagination_sorting_filtering_and_search,
+    snapshots_and_channels_are_listed_and_browsable,
 );
 
 const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
@@ -552,4 +553,213 @@ async fn pagination_sorting_filtering_and_search(backend: Backend) {
     // The home page counts packages and versions.
     let (_, home) = get("/".into()).await;
     assert!(home.contains("<td class=\"num\">60</td>"), "{home}");
+}
+
+/// The `href` of every element that opens with `open`, in document order.
+fn hrefs(html: &str, open: &str) -> Vec<String> {
+    html.split(open)
+        .skip(1)
+        .filter_map(|rest| {
+            let tag = &rest[..rest.find('>')?];
+            let start = tag.find("href=\"")? + 6;
+            let end = start + tag[start..].find('"')?;
+            Some(artifactd_tests::browser::unescape(&tag[start..end]))
+        })
+        .collect()
+}
+
+async fn snapshots_and_channels_are_listed_and_browsable(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let server = env.start(&[]).await;
+    let url = &server.url;
+    let b = Browser::new(&format!("{}-snapshots", group(backend)));
+    let page = |path: &str| format!("{url}{path}");
+    let api = |method: reqwest::Method, path: &'static str, body: serde_json::Value| {
+        let server = &server;
+        async move {
+            let r = server.call(method, path, ADMIN_TOKEN, Some(body)).await;
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            assert!(status == 200 || status == 201, "{path}: {status} {text}");
+        }
+    };
+    let tool = |v: &str| (format!("tool-{v}.tar"), tar_with("tool", v.as_bytes()));
+
+    let (name, one) = tool("1.0");
+    ok(
+        &server,
+        "provider=tar&reponame=rel",
+        &[(&name, one.clone())],
+    )
+    .await;
+    // None yet: each section says how to make one.
+    let empty = b.dom(&page("/repos/tar/rel")).await;
+    assert!(
+        empty.contains("No snapshots yet: <code>POST /api/v1/repos/tar/rel/snapshots</code>"),
+        "{empty}"
+    );
+    assert!(
+        empty.contains("No channels yet: <code>PUT /api/v1/repos/tar/rel/channels/NAME</code>")
+    );
+
+    // s1 (described with markup, shown as text), a newer version, s2; the
+    // channel stable at s1, then at s2.
+    api(
+        reqwest::Method::POST,
+        "/api/v1/repos/tar/rel/snapshots",
+        serde_json::json!({ "name": "s1", "description": format!("first {SCRIPT}") }),
+    )
+    .await;
+    let (name, two) = tool("2.0");
+    ok(&server, "provider=tar&reponame=rel", &[(&name, two)]).await;
+    api(
+        reqwest::Method::POST,
+        "/api/v1/repos/tar/rel/snapshots",
+        serde_json::json!({ "name": "s2" }),
+    )
+    .await;
+    for to in ["s1", "s2"] {
+        api(
+            reqwest::Method::PUT,
+            "/api/v1/repos/tar/rel/channels/stable",
+            serde_json::json!({ "snapshot": to }),
+        )
+        .await;
+    }
+
+    let repo = b.dom(&page("/repos/tar/rel")).await;
+    assert_eq!(
+        texts(&repo, "<a class=\"snapshot\""),
+        ["s2", "s1", "s2"],
+        "newest first, then the channel's"
+    );
+    assert_eq!(
+        hrefs(&repo, "<a class=\"snapshot\""),
+        [
+            "/repos/tar/rel@s2/files/",
+            "/repos/tar/rel@s1/files/",
+            "/repos/tar/rel@s2/files/"
+        ]
+    );
+    assert_eq!(texts(&repo, "<a class=\"channel\""), ["stable"]);
+    assert_eq!(
+        hrefs(&repo, "<a class=\"channel\""),
+        ["/repos/tar/rel@stable/files/"]
+    );
+    let channel_row = &repo[repo.find("<a class=\"channel\"").unwrap()..];
+    let channel_row = &channel_row[..channel_row.find("</tr>").unwrap()];
+    assert!(
+        channel_row.contains("<a href=\"/repos/tar/rel@s1/files/\">s1</a>"),
+        "previous: s1\n{channel_row}"
+    );
+    assert_eq!(texts(channel_row, "<td class=\"uploader\""), ["admin"]);
+    assert_eq!(
+        texts(&repo, "<td class=\"uploader\""),
+        ["admin", "admin", "admin"]
+    );
+    assert!(!repo.contains("No snapshots yet") && !repo.contains("No channels yet"));
+    let escaped = format!("first {}", SCRIPT.replace('<', "&lt;").replace('>', "&gt;"));
+    assert!(repo.contains(&escaped), "the description, as text:\n{repo}");
+    assert!(!tag_names(&repo).iter().any(|t| t == "script"));
+    assert_ne!(texts(&repo, "<title")[0], "PWNED");
+    // Dates read like the page's others.
+    let created = texts(&repo, "<time");
+    assert!(
+        created.len() >= 4 && created.iter().all(|t| t.ends_with(" UTC") && t.len() == 20),
+        "{created:?}"
+    );
+    b.screenshot(&page("/repos/tar/rel"), "repo-snapshots", 1280, 1300)
+        .await;
+
+    // s1's files, as it froze them: 1.0 only, every link under rel@s1.
+    let names = |dom: &str| texts(dom, "<th scope=\"row\"><a");
+    let links = |dom: &str| hrefs(dom, "<th scope=\"row\"><a");
+    let root = b.dom(&page("/repos/tar/rel@s1/files/")).await;
+    assert!(names(&root).contains(&"tool/".to_owned()), "{root}");
+    assert!(links(&root).contains(&"/repos/tar/rel@s1/files/tool/".to_owned()));
+    assert!(root.contains("snapshot <strong>s1</strong>"), "{root}");
+    assert!(
+        root.contains(&escaped) && !tag_names(&root).iter().any(|t| t == "script"),
+        "the description, as text:\n{root}"
+    );
+    let dir = b.dom(&page("/repos/tar/rel@s1/files/tool/")).await;
+    assert_eq!(names(&dir)[0], "../");
+    assert!(names(&dir).contains(&"1.0/".to_owned()), "{dir}");
+    assert!(
+        !names(&dir).contains(&"2.0/".to_owned()),
+        "2.0 came after s1: {dir}"
+    );
+    let files = b.dom(&page("/repos/tar/rel@s1/files/tool/1.0/")).await;
+    assert_eq!(names(&files), ["../", "index.json", "tool-1.0.tar"]);
+    assert_eq!(
+        links(&files),
+        [
+            "/repos/tar/rel@s1/files/tool/",
+            "/repo/tar/rel@s1/tool/1.0/index.json",
+            "/repo/tar/rel@s1/tool/1.0/tool-1.0.tar"
+        ]
+    );
+    b.screenshot(
+        &page("/repos/tar/rel@s1/files/tool/1.0/"),
+        "files-snapshot",
+        1280,
+        700,
+    )
+    .await;
+    // The link downloads the snapshot's bytes.
+    let r = server.get("/repo/tar/rel@s1/tool/1.0/tool-1.0.tar").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(sha256_hex(&r.bytes().await.unwrap()), sha256_hex(&one));
+    // A file's path leads to the download; the bare R@name page, to its files.
+    let no_follow = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let location = |path: &'static str| {
+        let req = no_follow.get(page(path));
+        async move {
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 302, "{path}");
+            r.headers()["location"].to_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(
+        location("/repos/tar/rel@s1/files/tool/1.0/tool-1.0.tar").await,
+        "/repo/tar/rel@s1/tool/1.0/tool-1.0.tar"
+    );
+    assert_eq!(
+        location("/repos/tar/rel@s1/files/tool").await,
+        "/repos/tar/rel@s1/files/tool/"
+    );
+    assert_eq!(
+        location("/repos/tar/rel@stable").await,
+        "/repos/tar/rel@stable/files/"
+    );
+
+    // The channel: where it points now (s2, so 2.0 too).
+    let stable = b.dom(&page("/repos/tar/rel@stable/files/tool/")).await;
+    assert!(names(&stable).contains(&"2.0/".to_owned()), "{stable}");
+    assert!(
+        links(&stable).contains(&"/repos/tar/rel@stable/files/tool/2.0/".to_owned()),
+        "{stable}"
+    );
+    assert!(
+        stable.contains("channel <strong>stable</strong>, pointing at snapshot"),
+        "{stable}"
+    );
+    // Unknown names and directories: 404.
+    for missing in [
+        "/repos/tar/rel@nope/files/",
+        "/repos/tar/rel@s1/files/other/",
+    ] {
+        let r = server
+            .http
+            .get(page(missing))
+            .header("accept", BROWSER_ACCEPT)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{missing}");
+        assert!(r.text().await.unwrap().contains("<h1>404 Not Found</h1>"));
+    }
 }

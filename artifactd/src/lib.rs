@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod catalog;
 pub mod config;
+pub mod copy;
 pub mod db;
 pub mod error;
 pub mod health;

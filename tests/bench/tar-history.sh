@@ -52,7 +52,7 @@ ls "$WORK/tars" | sort >"$WORK/list"
 total_start=$(now_ms)
 for ((b = 0; b * BATCH < N; b++)); do
   t0=$(now_ms)
-  tail -n +"$((b * BATCH + 1))" "$WORK/list" | head -n "$BATCH" |
+  sed -n "$((b * BATCH + 1)),$(((b + 1) * BATCH))p" "$WORK/list" |
     xargs -P 4 -I{} curl -fsS -o /dev/null -H "Authorization: Bearer $BENCH_TOKEN" \
       -F "f=@$WORK/tars/{}" "$BASE/addpkg?provider=tar&reponame=ci"
   t1=$(now_ms)

@@ -21,11 +21,13 @@ use sea_orm_migration::MigratorTrait;
 use crate::error::{Error, Result};
 
 mod conn;
+mod copy;
 pub mod entities;
 mod history;
 mod migration;
 
 pub use conn::{Failure, classify};
+pub use copy::Copied;
 pub use history::{Expect, Ref};
 
 use entities::{file, index_set, package, repo, signing_key, token};
@@ -229,139 +231,8 @@ impl Db {
         // First statement is a write: it takes the repository row lock (and
         // SQLite's write lock) before anything is read.
         let seq = bump_change_seq(&txn, repo_id).await?;
-        let now = now_ms();
-        let mut changed = false;
-        let mut outcomes = Vec::with_capacity(packages.len());
-        let mut package_ids = Vec::with_capacity(packages.len());
-
-        for pkg in packages {
-            let existing = package::Entity::find()
-                .filter(package::Column::RepoId.eq(repo_id))
-                .filter(package::Column::Section.eq(&pkg.section))
-                .filter(package::Column::Name.eq(&pkg.name))
-                .filter(package::Column::Version.eq(&pkg.version))
-                .filter(package::Column::Variant.eq(&pkg.variant))
-                .one(&txn)
-                .await?;
-            let metadata = pkg.metadata.to_string();
-            let (package_id, old_files) = match existing {
-                Some(row) if !row.deleted => {
-                    let files = file::Entity::find()
-                        .filter(file::Column::PackageId.eq(row.id))
-                        .all(&txn)
-                        .await?;
-                    (row.id, files)
-                }
-                Some(row) => {
-                    // Re-upload of a deleted version: start it afresh.
-                    file::Entity::delete_many()
-                        .filter(file::Column::PackageId.eq(row.id))
-                        .exec(&txn)
-                        .await?;
-                    let id = row.id;
-                    let mut active: package::ActiveModel = row.into();
-                    active.metadata = Set(metadata.clone());
-                    active.uploaded_at = Set(now);
-                    active.uploader = Set(uploader.to_owned());
-                    active.deleted = Set(false);
-                    active.yanked = Set(None);
-                    active.seq = Set(seq);
-                    active.update(&txn).await?;
-                    changed = true;
-                    (id, Vec::new())
-                }
-                None => {
-                    let row = package::ActiveModel {
-                        repo_id: Set(repo_id),
-                        name: Set(pkg.name.clone()),
-                        version: Set(pkg.version.clone()),
-                        section: Set(pkg.section.clone()),
-                        variant: Set(pkg.variant.clone()),
-                        metadata: Set(metadata.clone()),
-                        uploaded_at: Set(now),
-                        uploader: Set(uploader.to_owned()),
-                        seq: Set(seq),
-                        deleted: Set(false),
-                        ..Default::default()
-                    };
-                    let id = package::Entity::insert(row)
-                        .exec(&txn)
-                        .await?
-                        .last_insert_id;
-                    changed = true;
-                    (id, Vec::new())
-                }
-            };
-            package_ids.push(package_id);
-
-            let mut pkg_outcomes = Vec::with_capacity(pkg.files.len());
-            let mut added_file = false;
-            for nf in &pkg.files {
-                let up = &uploads[nf.upload];
-                if let Some(old) = old_files.iter().find(|f| f.filename == nf.filename) {
-                    if old.sha256 != up.sha256 {
-                        return Err(Error::conflict(
-                            "file_exists",
-                            format!(
-                                "{} {} already has {} with other content (sha256 {})",
-                                pkg.name, pkg.version, nf.filename, old.sha256
-                            ),
-                        ));
-                    }
-                    pkg_outcomes.push(FileOutcome::Exists);
-                    continue;
-                }
-                let same_path = file::Entity::find()
-                    .filter(file::Column::RepoId.eq(repo_id))
-                    .filter(file::Column::Path.eq(&nf.path))
-                    .one(&txn)
-                    .await?;
-                if let Some(other) = same_path
-                    && other.sha256 != up.sha256
-                {
-                    return Err(Error::conflict(
-                        "file_exists",
-                        format!(
-                            "{} is already stored with other content (sha256 {})",
-                            nf.path, other.sha256
-                        ),
-                    ));
-                }
-                file::ActiveModel {
-                    package_id: Set(package_id),
-                    repo_id: Set(repo_id),
-                    filename: Set(nf.filename.clone()),
-                    path: Set(nf.path.clone()),
-                    sha256: Set(up.sha256.clone()),
-                    size: Set(up.size as i64),
-                    content_type: Set(nf.content_type.clone()),
-                    metadata: Set(nf.metadata.to_string()),
-                    uploaded_at: Set(now),
-                    ..Default::default()
-                }
-                .insert(&txn)
-                .await
-                .map_err(|e| match e.sql_err() {
-                    Some(SqlErr::UniqueConstraintViolation(_)) => Error::conflict(
-                        "file_exists",
-                        format!("{} {} already has {}", pkg.name, pkg.version, nf.filename),
-                    ),
-                    _ => e.into(),
-                })?;
-                pkg_outcomes.push(FileOutcome::Created);
-                added_file = true;
-            }
-            if added_file {
-                package::Entity::update_many()
-                    .col_expr(package::Column::Seq, Expr::value(seq))
-                    .filter(package::Column::Id.eq(package_id))
-                    .exec(&txn)
-                    .await?;
-                changed = true;
-            }
-            outcomes.push(pkg_outcomes);
-        }
-
+        let (changed, outcomes, package_ids) =
+            write_packages(&txn, repo_id, seq, uploader, packages, uploads).await?;
         if changed {
             txn.commit().await?;
             Ok(Committed {
@@ -842,4 +713,150 @@ impl Db {
             .one(&self.conn)
             .await?)
     }
+}
+
+/// Writes `packages` into a repository inside `txn`, whose `seq` the caller
+/// bumped: new rows, or files added to existing ones; 409 if a file of the
+/// same package and name, or the same path in the repository, holds other
+/// bytes. Returns whether anything changed, and per package its file
+/// outcomes and id.
+pub(crate) async fn write_packages(
+    txn: &sea_orm::DatabaseTransaction,
+    repo_id: i64,
+    seq: i64,
+    uploader: &str,
+    packages: &[NewPackage],
+    uploads: &[UploadedFile],
+) -> Result<(bool, Vec<Vec<FileOutcome>>, Vec<i64>)> {
+    let now = now_ms();
+    let mut changed = false;
+    let mut outcomes = Vec::with_capacity(packages.len());
+    let mut package_ids = Vec::with_capacity(packages.len());
+
+    for pkg in packages {
+        let existing = package::Entity::find()
+            .filter(package::Column::RepoId.eq(repo_id))
+            .filter(package::Column::Section.eq(&pkg.section))
+            .filter(package::Column::Name.eq(&pkg.name))
+            .filter(package::Column::Version.eq(&pkg.version))
+            .filter(package::Column::Variant.eq(&pkg.variant))
+            .one(txn)
+            .await?;
+        let metadata = pkg.metadata.to_string();
+        let (package_id, old_files) = match existing {
+            Some(row) if !row.deleted => {
+                let files = file::Entity::find()
+                    .filter(file::Column::PackageId.eq(row.id))
+                    .all(txn)
+                    .await?;
+                (row.id, files)
+            }
+            Some(row) => {
+                // Re-upload of a deleted version: start it afresh.
+                file::Entity::delete_many()
+                    .filter(file::Column::PackageId.eq(row.id))
+                    .exec(txn)
+                    .await?;
+                let id = row.id;
+                let mut active: package::ActiveModel = row.into();
+                active.metadata = Set(metadata.clone());
+                active.uploaded_at = Set(now);
+                active.uploader = Set(uploader.to_owned());
+                active.deleted = Set(false);
+                active.yanked = Set(None);
+                active.seq = Set(seq);
+                active.update(txn).await?;
+                changed = true;
+                (id, Vec::new())
+            }
+            None => {
+                let row = package::ActiveModel {
+                    repo_id: Set(repo_id),
+                    name: Set(pkg.name.clone()),
+                    version: Set(pkg.version.clone()),
+                    section: Set(pkg.section.clone()),
+                    variant: Set(pkg.variant.clone()),
+                    metadata: Set(metadata.clone()),
+                    uploaded_at: Set(now),
+                    uploader: Set(uploader.to_owned()),
+                    seq: Set(seq),
+                    deleted: Set(false),
+                    ..Default::default()
+                };
+                let id = package::Entity::insert(row).exec(txn).await?.last_insert_id;
+                changed = true;
+                (id, Vec::new())
+            }
+        };
+        package_ids.push(package_id);
+
+        let mut pkg_outcomes = Vec::with_capacity(pkg.files.len());
+        let mut added_file = false;
+        for nf in &pkg.files {
+            let up = &uploads[nf.upload];
+            if let Some(old) = old_files.iter().find(|f| f.filename == nf.filename) {
+                if old.sha256 != up.sha256 {
+                    return Err(Error::conflict(
+                        "file_exists",
+                        format!(
+                            "{} {} already has {} with other content (sha256 {})",
+                            pkg.name, pkg.version, nf.filename, old.sha256
+                        ),
+                    ));
+                }
+                pkg_outcomes.push(FileOutcome::Exists);
+                continue;
+            }
+            let same_path = file::Entity::find()
+                .filter(file::Column::RepoId.eq(repo_id))
+                .filter(file::Column::Path.eq(&nf.path))
+                .one(txn)
+                .await?;
+            if let Some(other) = same_path
+                && other.sha256 != up.sha256
+            {
+                return Err(Error::conflict(
+                    "file_exists",
+                    format!(
+                        "{} is already stored with other content (sha256 {})",
+                        nf.path, other.sha256
+                    ),
+                ));
+            }
+            file::ActiveModel {
+                package_id: Set(package_id),
+                repo_id: Set(repo_id),
+                filename: Set(nf.filename.clone()),
+                path: Set(nf.path.clone()),
+                sha256: Set(up.sha256.clone()),
+                size: Set(up.size as i64),
+                content_type: Set(nf.content_type.clone()),
+                metadata: Set(nf.metadata.to_string()),
+                uploaded_at: Set(now),
+                ..Default::default()
+            }
+            .insert(txn)
+            .await
+            .map_err(|e| match e.sql_err() {
+                Some(SqlErr::UniqueConstraintViolation(_)) => Error::conflict(
+                    "file_exists",
+                    format!("{} {} already has {}", pkg.name, pkg.version, nf.filename),
+                ),
+                _ => e.into(),
+            })?;
+            pkg_outcomes.push(FileOutcome::Created);
+            added_file = true;
+        }
+        if added_file {
+            package::Entity::update_many()
+                .col_expr(package::Column::Seq, Expr::value(seq))
+                .filter(package::Column::Id.eq(package_id))
+                .exec(txn)
+                .await?;
+            changed = true;
+        }
+        outcomes.push(pkg_outcomes);
+    }
+
+    Ok((changed, outcomes, package_ids))
 }

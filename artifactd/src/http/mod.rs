@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 
 mod addpkg;
 mod api;
+mod copy;
 mod error;
 mod history;
 mod repo;
@@ -127,6 +128,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/repos/{provider}/{repo}/snapshots/{name}/diff/{other}",
                 web::get().to(history::diff),
             )
+            .route("/repos/{provider}/{repo}/copy", web::post().to(copy::copy))
+            .route("/repos/{provider}/{repo}/move", web::post().to(copy::move_))
             .route(
                 "/repos/{provider}/{repo}/channels",
                 web::get().to(history::channels),

@@ -119,6 +119,24 @@ pub trait Provider: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Where a package file lives once its package is copied from section
+    /// `from` to section `to` (of this or another repository of this
+    /// format), or why the package cannot go there. The default allows
+    /// copies within one section only, for formats without sections.
+    fn relocate(&self, path: &str, from: &str, to: &str) -> Result<String, ProviderError> {
+        if from == to {
+            Ok(path.to_owned())
+        } else {
+            Err(ProviderError::invalid(
+                "invalid_section",
+                format!(
+                    "{} packages have no sections; {to:?} is not one",
+                    self.name()
+                ),
+            ))
+        }
+    }
+
     /// Ready-to-copy client instructions for a repository, or for one
     /// package of it when `ctx.package` is set.
     fn install_snippets(&self, ctx: &SnippetContext<'_>) -> Vec<Snippet>;

@@ -385,6 +385,20 @@ impl Provider for AptProvider {
             .to_owned()
     }
 
+    /// Any `dist/component`: pool paths do not depend on the dist, and a
+    /// package keeps its pool file when it moves between components.
+    fn relocate(&self, path: &str, _from: &str, to: &str) -> Result<String, ProviderError> {
+        let (dist, component) = to.split_once('/').ok_or_else(|| {
+            invalid(
+                "invalid_section",
+                format!("apt sections are dist/component, e.g. bookworm/main; not {to:?}"),
+            )
+        })?;
+        check_token("dist", dist)?;
+        check_token("component", component)?;
+        Ok(path.to_owned())
+    }
+
     fn install_snippets(&self, ctx: &SnippetContext<'_>) -> Vec<Snippet> {
         let name = &ctx.repo.name;
         let root = format!("{}/repo/apt/{name}", ctx.base_url);

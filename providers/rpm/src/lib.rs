@@ -216,6 +216,23 @@ impl Provider for RpmProvider {
             .unwrap_or_default()
     }
 
+    /// Another dist: the file moves under it (`el9/Packages/...` becomes
+    /// `el10/Packages/...`), as repodata locations are relative to the dist.
+    fn relocate(&self, path: &str, from: &str, to: &str) -> Result<String, ProviderError> {
+        check_token("dist", to, "-_")?;
+        if to == "pubkey" {
+            return Err(invalid(
+                "invalid_field",
+                "dist \"pubkey\" is reserved for the key",
+            ));
+        }
+        let rest = path
+            .strip_prefix(from)
+            .and_then(|r| r.strip_prefix('/'))
+            .ok_or_else(|| ProviderError::Render(format!("{path} is not under {from}/")))?;
+        Ok(format!("{to}/{rest}"))
+    }
+
     fn install_snippets(&self, ctx: &SnippetContext<'_>) -> Vec<Snippet> {
         let name = &ctx.repo.name;
         let root = format!("{}/repo/rpm/{name}", ctx.base_url);

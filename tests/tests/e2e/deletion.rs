@@ -52,12 +52,16 @@ async fn apt_dist_emptied_by_a_delete(backend: Backend) {
     assert_eq!(after.status(), 200, "the emptied dist is still published");
     let after = after.text().await.unwrap();
     assert_ne!(after, before, "the dist kept its old index");
-    let packages = server
-        .get("/repo/apt/os/dists/trixie/main/binary-amd64/Packages")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let resp = server
+        .get("/repo/apt/os/dists/trixie/main/binary-amd64/Packages.xz")
+        .await;
+    assert_eq!(resp.status(), 200);
+    let mut packages = String::new();
+    std::io::Read::read_to_string(
+        &mut liblzma::read::XzDecoder::new(&resp.bytes().await.unwrap()[..]),
+        &mut packages,
+    )
+    .unwrap();
     assert!(!packages.contains("Package: gone"), "{packages}");
     let run = apt.update();
     assert!(run.ok, "update of the emptied dist:\n{}", run.output);

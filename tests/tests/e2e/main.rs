@@ -4,6 +4,7 @@
 
 mod apt;
 mod bad_input;
+mod copy;
 mod deletion;
 mod faults;
 mod history;

@@ -27,7 +27,7 @@ use crate::db::{Db, now_ms};
 use crate::error::{Error, Result};
 use crate::registry::Registry;
 use crate::signing::{KeyAlgorithm, RepoSigner};
-use crate::state::{IndexSetView, Manifest, ManifestEntry, RepoState, Repos};
+use crate::state::{IndexSetView, ManifestEntry, RepoState, Repos};
 use crate::storage::{Storage, StorageKey};
 
 /// Where a repository's publishing stands, as seen by this instance.
@@ -386,7 +386,8 @@ impl Publisher {
             })
             .await??;
 
-        let mut manifest: Manifest = package_entries.into_iter().collect();
+        // Unordered: the tree orders nothing, and this is rebuilt per publish.
+        let mut manifest: HashMap<String, ManifestEntry> = package_entries.into_iter().collect();
         if !sections.is_empty() {
             manifest.insert(
                 crate::state::SECTIONS_KEY.to_owned(),

@@ -7,8 +7,8 @@
 //! nodes on the way to what changed, and every other node (decoded in
 //! memory, stored once) is shared with the previous version.
 //!
-//! Shape: a hash trie of fanout 16. A key's place is the nibbles of the
-//! SHA-256 of the key; a node holding at most [`LEAF_MAX`] keys is a leaf
+//! Shape: a hash trie of fanout 16. A key's place is the nibbles of a
+//! 64-bit hash of the key; a node holding at most [`LEAF_MAX`] keys is a leaf
 //! (its entries sorted by key), otherwise a branch of 16 children by the
 //! next nibble. The shape depends only on the keys, never on the order of
 //! changes, so equal contents have equal root hashes: publishing the same
@@ -30,9 +30,9 @@ use sha2::{Digest, Sha256};
 /// Keys a node holds before it splits into a branch.
 pub const LEAF_MAX: usize = 32;
 const FANOUT: usize = 16;
-/// Past this depth (64 nibbles of a SHA-256) keys cannot be told apart;
-/// only identical key hashes could get there.
-const MAX_DEPTH: usize = 64;
+/// Past this depth (the 16 nibbles of a key's place) keys cannot be told
+/// apart; a leaf there holds them all, however many.
+const MAX_DEPTH: usize = 16;
 
 /// The SHA-256 of a node's encoding.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -118,18 +118,28 @@ pub enum TreeError {
     HashMismatch(NodeHash),
 }
 
-/// Where a key goes at `depth`: nibble `depth` of the key's SHA-256.
-fn slot(key_hash: &[u8; 32], depth: usize) -> usize {
-    let b = key_hash[depth / 2];
-    usize::from(if depth.is_multiple_of(2) {
-        b >> 4
-    } else {
-        b & 0x0f
-    })
+/// Where a key goes at `depth`: nibble `depth` of the key's place.
+fn slot(place: &KeyPlace, depth: usize) -> usize {
+    ((place >> (60 - 4 * depth)) & 0xf) as usize
 }
 
-fn key_hash(key: &str) -> [u8; 32] {
-    Sha256::digest(key.as_bytes()).into()
+/// A key's place in the trie: a 64-bit hash, fixed forever (stored trees
+/// depend on it), cheap (every lookup computes one) and well spread: FNV-1a
+/// with a final mix (SplitMix64's), written out here so no library update
+/// can change it.
+type KeyPlace = u64;
+
+fn key_hash(key: &str) -> KeyPlace {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }
 
 /// One immutable version of the map.
@@ -215,7 +225,7 @@ where
     /// the nodes it made, to store. Unchanged
     /// subtrees are shared, not copied.
     pub fn apply(&self, changes: Vec<(String, Option<V>)>) -> (Self, Vec<NewNode>) {
-        let mut changes: Vec<([u8; 32], String, Option<V>)> = changes
+        let mut changes: Vec<(KeyPlace, String, Option<V>)> = changes
             .into_iter()
             .map(|(k, v)| (key_hash(&k), k, v))
             .collect();
@@ -412,7 +422,7 @@ enum EncodedRef<'a, V> {
     Branch { n: usize, c: Vec<Option<String>> },
 }
 
-type Change<V> = ([u8; 32], String, Option<V>);
+type Change<V> = (KeyPlace, String, Option<V>);
 
 fn apply_at<V>(
     at: &Ref<V>,

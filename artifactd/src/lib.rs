@@ -15,6 +15,7 @@ pub mod error;
 pub mod health;
 pub mod history;
 pub mod http;
+pub mod manifest;
 pub mod publish;
 pub mod registry;
 pub mod signing;

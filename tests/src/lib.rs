@@ -395,6 +395,33 @@ impl Server {
         req.send().await.expect("API request")
     }
 
+    /// Waits (up to 10 s) until every one of `servers` answers `path` with
+    /// the same ETag: an instance that did not publish the newest set
+    /// catches up within its cache TTL plus the time a refresh takes (reads
+    /// do not wait for it).
+    pub async fn converged(servers: &[&Server], path: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut tags = Vec::new();
+            for s in servers {
+                let r = s.get(path).await;
+                tags.push(
+                    r.headers()
+                        .get("etag")
+                        .map(|t| t.to_str().unwrap_or_default().to_owned()),
+                );
+            }
+            if tags[0].is_some() && tags.iter().all(|t| *t == tags[0]) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "instances never agreed on {path}: {tags:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(self.url(path)).send().await.expect("GET")
     }

@@ -788,7 +788,7 @@ async fn apt_two_instances_fifty_concurrent_debs(backend: Backend) {
         let r = u.await.unwrap();
         assert_eq!(r.status, 201, "{}", r.text);
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    Server::converged(&[&a, &b], "/repo/apt/shared/dists/bookworm/InRelease").await;
     for server in [&a, &b] {
         let packages = packages_text(
             server,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use artifactd_tests::{Backend, TestEnv, both_backends, sha256_hex, tar_with};
+use artifactd_tests::{Backend, Server, TestEnv, both_backends, sha256_hex, tar_with};
 
 both_backends!(two_instances_fifty_concurrent_uploads);
 
@@ -78,7 +78,7 @@ async fn two_instances_fifty_concurrent_uploads(backend: Backend) {
     }
 
     // Read-your-writes on each instance, and the other catches up within its TTL.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    Server::converged(&[&a, &b], "/repo/tar/shared/").await;
     for server in [&a, &b] {
         let listing = server.get_json("/repo/tar/shared/").await;
         let packages = listing["packages"].as_object().unwrap();

@@ -814,7 +814,7 @@ async fn two_instances_grow_one_project(backend: Backend) {
     for r in readers {
         r.await.unwrap();
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    Server::converged(&[&a, &b], "/repo/pypi/shared/simple/grow/").await;
     for server in [&a, &b] {
         let page = page_json(server, "/repo/pypi/shared/simple/grow/").await;
         let files = page["files"].as_array().unwrap();

@@ -371,8 +371,10 @@ async fn superseded_index_files_expire_after_grace(backend: Backend) {
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
+        // The package's listing: one object (the root listing is made of
+        // parts, stored separately).
         let body = server
-            .get("/repo/tar/g/index.json")
+            .get("/repo/tar/g/g/index.json")
             .await
             .bytes()
             .await

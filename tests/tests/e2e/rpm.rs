@@ -599,7 +599,7 @@ async fn two_instances_concurrent_rpm_uploads(backend: Backend) {
     for r in readers {
         assert!(r.await.unwrap() > 0);
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    Server::converged(&[&a, &b], "/repo/rpm/shared/el9/repodata/repomd.xml").await;
     for server in [&a, &b] {
         assert_eq!(check_repodata(server, "shared", "el9").await, names.len());
     }

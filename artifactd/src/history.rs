@@ -82,16 +82,9 @@ pub struct Diff {
     pub changed: Vec<Changed>,
 }
 
-/// Checks a snapshot or channel name: like a repository name (so `@` and
-/// `/` never appear in one).
+/// Checks a snapshot or channel name: the repository-name rule.
 pub fn validate_name(what: &str, name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if ok {
+    if crate::upload::is_valid_name(name) {
         return Ok(());
     }
     Err(Error::bad_request(

@@ -95,15 +95,21 @@ impl Publication {
     }
 }
 
-/// Checks a repository name: letters, digits, `.`, `_`, `-`; 1..=128 long.
-pub fn validate_repo_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
+/// The rule for repository, snapshot and channel names: letters, digits,
+/// `.`, `_`, `-`, starting with a letter or digit; 1..=128 long (so `@` and
+/// `/` never appear in one).
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 128
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if ok {
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+/// Checks a repository name ([`is_valid_name`]).
+pub fn validate_repo_name(name: &str) -> Result<()> {
+    if is_valid_name(name) {
         Ok(())
     } else {
         Err(Error::bad_request(

@@ -226,3 +226,17 @@ pub fn installed(name: &str, version: &str, extra: &str) -> String {
         "Package: {name}\nStatus: install ok installed\nPriority: required\nSection: libs\nMaintainer: t <t@example.invalid>\nArchitecture: amd64\n{extra}Version: {version}\nDescription: stand-in\n\n"
     )
 }
+
+/// An apt index served xz-compressed (`PATH.xz`), decompressed; apt lists
+/// the plain file in Release but the server does not serve it.
+pub async fn packages_text(server: &crate::Server, path: &str) -> String {
+    let resp = server.get(&format!("{path}.xz")).await;
+    assert_eq!(resp.status(), 200, "{path}.xz");
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut liblzma::read::XzDecoder::new(&resp.bytes().await.unwrap()[..]),
+        &mut text,
+    )
+    .unwrap();
+    text
+}

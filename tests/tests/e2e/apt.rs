@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use artifactd_tests::apt::{Apt, installed, make_deb};
+use artifactd_tests::apt::{Apt, installed, make_deb, packages_text};
 use artifactd_tests::{ADMIN_TOKEN, Backend, Server, TestEnv, both_backends, sha256_hex};
 use reqwest::Method;
 
@@ -26,18 +26,6 @@ fn read(rel: &str) -> Vec<u8> {
 }
 
 /// A Packages index, read as apt does: from its compressed form.
-async fn packages_text(server: &Server, path: &str) -> String {
-    let resp = server.get(&format!("{path}.xz")).await;
-    assert_eq!(resp.status(), 200, "{path}.xz");
-    let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut liblzma::read::XzDecoder::new(&resp.bytes().await.unwrap()[..]),
-        &mut text,
-    )
-    .unwrap();
-    text
-}
-
 async fn upload_debs(server: &Server, repo: &str, query: &str, files: &[(&str, Vec<u8>)]) {
     let r = server
         .upload(&format!("provider=apt&reponame={repo}&{query}"), files)

@@ -2,7 +2,7 @@
 //! repositories, and promote a snapshot into another repository; checked
 //! with apt-get and pip. Conflicts are 409 and change nothing.
 
-use artifactd_tests::apt::{Apt, make_deb};
+use artifactd_tests::apt::{Apt, make_deb, packages_text};
 use artifactd_tests::pypi::{Dist, Venv};
 use artifactd_tests::{ADMIN_TOKEN, Backend, Server, TestEnv, both_backends};
 use reqwest::Method;
@@ -37,16 +37,11 @@ fn names(list: &Value) -> Vec<String> {
 }
 
 async fn packages(server: &Server, dist: &str, component: &str) -> String {
-    let path = format!("/repo/apt/os/dists/{dist}/{component}/binary-amd64/Packages.xz");
-    let resp = server.get(&path).await;
-    assert_eq!(resp.status(), 200, "{path}");
-    let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut liblzma::read::XzDecoder::new(&resp.bytes().await.unwrap()[..]),
-        &mut text,
+    packages_text(
+        server,
+        &format!("/repo/apt/os/dists/{dist}/{component}/binary-amd64/Packages"),
     )
-    .unwrap();
-    text
+    .await
 }
 
 async fn apt_copy_and_move_between_dists_and_components(backend: Backend) {

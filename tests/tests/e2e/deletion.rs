@@ -2,7 +2,7 @@
 //! empty, valid and signed: clients see the deletion at once instead of
 //! the last index that listed the package (served for the grace period).
 
-use artifactd_tests::apt::{Apt, make_deb};
+use artifactd_tests::apt::{Apt, make_deb, packages_text};
 use artifactd_tests::rpm::{Dnf, Spec, rpmbuild};
 use artifactd_tests::{ADMIN_TOKEN, Backend, TestEnv, both_backends};
 use reqwest::Method;
@@ -52,16 +52,11 @@ async fn apt_dist_emptied_by_a_delete(backend: Backend) {
     assert_eq!(after.status(), 200, "the emptied dist is still published");
     let after = after.text().await.unwrap();
     assert_ne!(after, before, "the dist kept its old index");
-    let resp = server
-        .get("/repo/apt/os/dists/trixie/main/binary-amd64/Packages.xz")
-        .await;
-    assert_eq!(resp.status(), 200);
-    let mut packages = String::new();
-    std::io::Read::read_to_string(
-        &mut liblzma::read::XzDecoder::new(&resp.bytes().await.unwrap()[..]),
-        &mut packages,
+    let packages = packages_text(
+        &server,
+        "/repo/apt/os/dists/trixie/main/binary-amd64/Packages",
     )
-    .unwrap();
+    .await;
     assert!(!packages.contains("Package: gone"), "{packages}");
     let run = apt.update();
     assert!(run.ok, "update of the emptied dist:\n{}", run.output);

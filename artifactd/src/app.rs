@@ -82,9 +82,11 @@ impl App {
         })
     }
 
-    /// Starts the background sweep (unpublished changes, expired index sets).
+    /// Starts the background sweeps (unpublished changes, expired index
+    /// sets, unreferenced blobs).
     pub fn start_background(&self) {
         tokio::spawn(self.publisher.clone().sweep_forever());
+        tokio::spawn(self.publisher.clone().collect_blobs_forever());
     }
 
     /// A registered provider, or 400 naming the known ones.

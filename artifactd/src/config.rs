@@ -127,7 +127,8 @@ pub struct PublishSettings {
     pub cache_ttl_ms: u64,
     /// How often to look for unpublished changes and expired index sets.
     pub sweep_interval_secs: u64,
-    /// Minimum time between two garbage collections of one repository.
+    /// Minimum time between two garbage collections of one repository's
+    /// index objects, and between two sweeps of package blobs (cluster-wide).
     pub gc_interval_secs: u64,
 }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod copy;
 pub mod db;
 pub mod error;
+pub mod gc;
 pub mod health;
 pub mod history;
 pub mod http;

@@ -25,6 +25,7 @@ use tokio::sync::watch;
 use crate::config::{PublishSettings, SigningSettings};
 use crate::db::{Db, now_ms};
 use crate::error::{Error, Result};
+use crate::gc::{Collected, Collector};
 use crate::registry::Registry;
 use crate::signing::{KeyAlgorithm, RepoSigner};
 use crate::state::{IndexSetView, ManifestEntry, RepoState, Repos};
@@ -45,15 +46,6 @@ pub struct PublishFailure {
     pub upto: i64,
     pub error: &'static str,
     pub message: String,
-}
-
-/// What one garbage collection removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Collected {
-    /// Index sets past their grace period, deleted.
-    pub sets: u64,
-    /// Index files no live set referenced, deleted from storage.
-    pub files: usize,
 }
 
 /// What a waiting upload learns.
@@ -99,6 +91,7 @@ pub struct Publisher {
     signing: SigningSettings,
     /// This instance's name in lease rows.
     owner: String,
+    collector: Collector,
     workers: Mutex<HashMap<i64, Arc<Worker>>>,
 }
 
@@ -114,14 +107,16 @@ impl Publisher {
         cfg: PublishSettings,
         signing: SigningSettings,
     ) -> Arc<Self> {
+        let owner = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
         Arc::new(Publisher {
+            collector: Collector::new(db.clone(), storage.clone(), repos.clone(), owner.clone()),
             db,
             storage,
             registry,
             repos,
             cfg,
             signing,
-            owner: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
+            owner,
             workers: Mutex::default(),
         })
     }
@@ -629,7 +624,7 @@ impl Publisher {
         {
             Ok(true) => {
                 let started = Instant::now();
-                match self.gc(state).await {
+                match self.collector.collect_index(state).await {
                     Ok(Collected { sets: 0, files: 0 }) => {
                         tracing::debug!(repo = id, "nothing to collect")
                     }
@@ -653,62 +648,6 @@ impl Publisher {
                 tracing::warn!(repo = id, error = %e, "cannot take lease for garbage collection")
             }
         }
-    }
-
-    /// Removes expired index sets and the index objects (bodies, parts and
-    /// tree nodes) that no live set references. The caller holds the
-    /// repository's publish lease, so no publish is storing objects
-    /// meanwhile. Sets share subtrees: each node is visited once.
-    pub async fn gc(&self, state: &RepoState) -> Result<Collected> {
-        let repo_id = state.info.id;
-        let grace = self.repos.grace();
-        let sets = self.db.expire_index_sets(repo_id, grace).await?;
-        let live = self.db.live_index_sets(repo_id, grace, 0).await?;
-        let mut trees = Vec::new();
-        for row in &live {
-            trees.push(self.repos.tree_of(state, row).await?);
-        }
-        // Snapshots keep everything they froze.
-        for root in self.db.snapshot_roots(repo_id).await? {
-            trees.push(self.repos.load_root(state, &root).await?);
-        }
-        let mut seen = std::collections::HashSet::new();
-        let mut referenced = std::collections::HashSet::new();
-        for tree in &trees {
-            tree.visit_nodes(&mut |hash, node| {
-                if !seen.insert(hash) {
-                    return false;
-                }
-                referenced.insert(hash.hex());
-                if let crate::tree::Node::Leaf(entries) = node {
-                    for (_, entry) in entries {
-                        if let ManifestEntry::File { sha256, parts, .. } = entry {
-                            referenced.insert(sha256.clone());
-                            referenced.extend(parts.iter().cloned());
-                        }
-                    }
-                }
-                true
-            });
-        }
-        let prefix = StorageKey::index_prefix(repo_id);
-        let mut removed = 0;
-        for path in self.storage.list(&prefix).await? {
-            let sha = &path[prefix.len()..];
-            if !referenced.contains(sha) {
-                self.storage
-                    .delete(&StorageKey::Index {
-                        repo_id,
-                        sha256: sha.to_owned(),
-                    })
-                    .await?;
-                removed += 1;
-            }
-        }
-        Ok(Collected {
-            sets,
-            files: removed,
-        })
     }
 
     /// Periodically publishes repositories with unpublished changes (an
@@ -747,6 +686,28 @@ impl Publisher {
             }
             for state in self.repos.all() {
                 state.purge_gone(self.repos.grace());
+            }
+        }
+    }
+
+    /// Sweeps package blobs nothing references any more, once per
+    /// `gc_interval_secs` across all instances.
+    pub async fn collect_blobs_forever(self: Arc<Self>) {
+        let every = Duration::from_secs(self.cfg.gc_interval_secs.max(1));
+        loop {
+            tokio::time::sleep(every).await;
+            let started = Instant::now();
+            match self.collector.sweep_blobs(every).await {
+                Ok(Some(swept)) if swept.deleted > 0 => tracing::info!(
+                    stored = swept.stored,
+                    referenced = swept.marked,
+                    deleted = swept.deleted,
+                    claimed = swept.claimed,
+                    ms = started.elapsed().as_millis() as u64,
+                    "garbage collected package blobs"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "blob garbage collection failed"),
             }
         }
     }

@@ -262,30 +262,42 @@ impl App {
         let state = self.repos.insert(&repo_row);
 
         // Blobs are content-addressed: store each distinct one unless present,
-        // all at once.
-        let puts = files.iter().enumerate().filter_map(|(i, f)| {
-            if files[..i].iter().any(|o| o.sha256 == f.sha256) {
-                return None;
-            }
-            let ct = packages
-                .iter()
-                .flat_map(|p| &p.files)
-                .find(|nf| nf.upload == i)
-                .map_or("application/octet-stream", |nf| nf.content_type.as_str());
-            Some(async move {
-                let key = StorageKey::blob(&f.sha256);
-                if self.storage.head(&key).await? != Some(f.size) {
-                    self.storage.put_file(&key, &f.path, ct).await?;
+        // all at once, under claims that keep the collector off them until
+        // the rows naming them are committed.
+        let mut distinct: Vec<String> = files.iter().map(|f| f.sha256.clone()).collect();
+        distinct.sort();
+        distinct.dedup();
+        let claims = crate::gc::Claims::take(&self.db, distinct).await?;
+        let stored = async {
+            let puts = files.iter().enumerate().filter_map(|(i, f)| {
+                if files[..i].iter().any(|o| o.sha256 == f.sha256) {
+                    return None;
                 }
-                Ok::<(), Error>(())
-            })
-        });
-        futures_util::future::try_join_all(puts).await?;
+                let ct = packages
+                    .iter()
+                    .flat_map(|p| &p.files)
+                    .find(|nf| nf.upload == i)
+                    .map_or("application/octet-stream", |nf| nf.content_type.as_str());
+                Some(async move {
+                    let key = StorageKey::blob(&f.sha256);
+                    if self.storage.head(&key).await? != Some(f.size) {
+                        self.storage.put_file(&key, &f.path, ct).await?;
+                    }
+                    Ok::<(), Error>(())
+                })
+            });
+            futures_util::future::try_join_all(puts).await?;
 
-        let committed = self
-            .db
-            .commit_upload(repo_row.id, &who.name, &packages, &files)
-            .await?;
+            self.db
+                .commit_upload(repo_row.id, &who.name, &packages, &files)
+                .await
+        }
+        .await;
+        if let Err(e) = claims.release(&self.db).await {
+            // The claims lapse after `gc::CLAIM_TTL`; the upload stands.
+            tracing::warn!(error = %e, "cannot release blob claims");
+        }
+        let committed = stored?;
         let created = committed
             .outcomes
             .iter()

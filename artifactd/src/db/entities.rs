@@ -84,7 +84,14 @@ pub mod file {
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::package::Entity",
+            from = "Column::PackageId",
+            to = "super::package::Column::Id"
+        )]
+        Package,
+    }
 
     impl ActiveModelBehavior for ActiveModel {}
 }
@@ -220,6 +227,27 @@ pub mod channel {
         pub previous_id: Option<i64>,
         pub updated_at: i64,
         pub updated_by: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod blob_pin {
+    use sea_orm::entity::prelude::*;
+
+    /// One package blob's pin: claimed by uploads until `until`, or doomed
+    /// (being deleted by the collector since `until`).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "blob_pins")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub sha256: String,
+        pub doomed: bool,
+        pub holder: String,
+        pub until: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

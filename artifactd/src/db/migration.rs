@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0004HealthProbes),
             Box::new(M0005IndexSetRoots),
             Box::new(M0006SnapshotsChannels),
+            Box::new(M0007BlobPins),
         ]
     }
 }
@@ -399,6 +400,52 @@ impl MigrationTrait for M0006SnapshotsChannels {
         m.drop_table(Table::drop().table(Channels::Table).to_owned())
             .await?;
         m.drop_table(Table::drop().table(Snapshots::Table).to_owned())
+            .await
+    }
+}
+
+/// Pins on package blobs (see `gc`): an upload claims the blobs it is
+/// about to reference, and the collector marks a blob doomed before it
+/// deletes it. Both write the blob's one row, so the database orders them.
+struct M0007BlobPins;
+
+impl MigrationName for M0007BlobPins {
+    fn name(&self) -> &str {
+        "m0007_blob_pins"
+    }
+}
+
+#[derive(DeriveIden)]
+enum BlobPins {
+    Table,
+    Sha256,
+    Doomed,
+    Holder,
+    Until,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0007BlobPins {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            table(m)
+                .table(BlobPins::Table)
+                .col(
+                    ColumnDef::new(BlobPins::Sha256)
+                        .string_len(64)
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(boolean(BlobPins::Doomed))
+                .col(string_len(BlobPins::Holder, 64))
+                .col(big_integer(BlobPins::Until))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(BlobPins::Table).to_owned())
             .await
     }
 }

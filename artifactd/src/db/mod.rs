@@ -20,12 +20,14 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::error::{Error, Result};
 
+mod blobs;
 mod conn;
 mod copy;
 pub mod entities;
 mod history;
 mod migration;
 
+pub use blobs::Claim;
 pub use conn::{Failure, classify};
 pub use copy::Copied;
 pub use history::{Expect, Ref};
@@ -108,6 +110,12 @@ impl Db {
             }
         }
         Ok(Db { conn })
+    }
+
+    /// The connection itself, for tests that set up odd states.
+    #[cfg(test)]
+    pub(crate) fn conn(&self) -> &DatabaseConnection {
+        &self.conn
     }
 
     pub fn backend(&self) -> DatabaseBackend {

@@ -7,6 +7,7 @@ mod bad_input;
 mod copy;
 mod deletion;
 mod faults;
+mod gc;
 mod history;
 mod hostile;
 mod instances;

@@ -1,0 +1,270 @@
+//! Garbage collection of what nothing serves any more: a repository's index
+//! objects (bodies, parts, tree nodes) and the package blobs every
+//! repository shares.
+//!
+//! What keeps an object: a live package row, the current index set, a set
+//! in its grace period, or a snapshot (channels point at snapshots). Both
+//! collections are mark-and-sweep over those roots. Index objects of one
+//! repository are written only under its publish lease, which their
+//! collection holds too. Blobs are written by uploads on any instance, so
+//! they are ordered by pins (`db::blobs`): an upload claims a blob before
+//! it checks or stores it and releases the claim after its rows commit;
+//! the collector dooms a blob (only if unclaimed), checks once more that
+//! no live row names it, deletes it, and drops the pin. An upload that
+//! finds its blob doomed waits and stores it again.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::db::{Claim, Db, now_ms};
+use crate::error::{Error, Result};
+use crate::manifest::{ManifestEntry, ManifestTree};
+use crate::state::{RepoState, Repos};
+use crate::storage::{Storage, StorageKey};
+use crate::tree::{Node, NodeHash};
+
+/// What one collection of a repository's index objects removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Collected {
+    /// Index sets past their grace period, deleted.
+    pub sets: u64,
+    /// Index objects no live set or snapshot referenced, deleted.
+    pub files: usize,
+}
+
+/// What one sweep of package blobs did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Swept {
+    /// Blobs in storage.
+    pub stored: usize,
+    /// Blobs something references.
+    pub marked: usize,
+    /// Blobs deleted.
+    pub deleted: usize,
+    /// Unreferenced blobs kept because an upload claimed them.
+    pub claimed: usize,
+}
+
+/// How long an upload's claim on a blob lasts if it never releases it (its
+/// instance died): longer than any upload takes to store its files.
+pub const CLAIM_TTL: Duration = Duration::from_secs(6 * 3600);
+
+/// A doom older than this belongs to a collector that died mid-way; the
+/// next sweep finishes it.
+const STALE_DOOM: Duration = Duration::from_secs(60);
+
+/// How long an upload waits for the collector to finish deleting a blob it
+/// is about to store again.
+const DOOM_WAIT: Duration = Duration::from_secs(30);
+
+pub struct Collector {
+    db: Db,
+    storage: Arc<dyn Storage>,
+    repos: Arc<Repos>,
+    owner: String,
+}
+
+impl Collector {
+    pub fn new(db: Db, storage: Arc<dyn Storage>, repos: Arc<Repos>, owner: String) -> Self {
+        Collector {
+            db,
+            storage,
+            repos,
+            owner,
+        }
+    }
+
+    /// Every manifest tree that keeps objects of a repository: its live
+    /// sets and its snapshots.
+    async fn live_trees(&self, state: &RepoState) -> Result<Vec<ManifestTree>> {
+        let id = state.info.id;
+        let mut trees = Vec::new();
+        for row in &self.db.live_index_sets(id, self.repos.grace(), 0).await? {
+            trees.push(self.repos.tree_of(state, row).await?);
+        }
+        for root in self.db.snapshot_roots(id).await? {
+            trees.push(self.repos.load_root(state, &root).await?);
+        }
+        Ok(trees)
+    }
+
+    /// Removes expired index sets and the index objects (bodies, parts and
+    /// tree nodes) no live set or snapshot references. The caller holds the
+    /// repository's publish lease, so no publish is storing objects
+    /// meanwhile. Sets share subtrees: each node is visited once.
+    pub async fn collect_index(&self, state: &RepoState) -> Result<Collected> {
+        let repo_id = state.info.id;
+        let sets = self
+            .db
+            .expire_index_sets(repo_id, self.repos.grace())
+            .await?;
+        let mut seen = HashSet::new();
+        let mut referenced = HashSet::new();
+        for tree in self.live_trees(state).await? {
+            visit_entries(&tree, &mut seen, &mut |hash, entry| match (hash, entry) {
+                (Some(hash), _) => {
+                    referenced.insert(hash.hex());
+                }
+                (None, Some(ManifestEntry::File { sha256, parts, .. })) => {
+                    referenced.insert(sha256.clone());
+                    referenced.extend(parts.iter().cloned());
+                }
+                _ => {}
+            });
+        }
+        let prefix = StorageKey::index_prefix(repo_id);
+        let mut removed = 0;
+        for path in self.storage.list(&prefix).await? {
+            let sha = &path[prefix.len()..];
+            if !referenced.contains(sha) {
+                self.storage
+                    .delete(&StorageKey::Index {
+                        repo_id,
+                        sha256: sha.to_owned(),
+                    })
+                    .await?;
+                removed += 1;
+            }
+        }
+        Ok(Collected {
+            sets,
+            files: removed,
+        })
+    }
+
+    /// The blobs something references now: live package rows, and the
+    /// package files of every repository's live sets and snapshots (which
+    /// keep deleted packages downloadable).
+    pub async fn mark(&self) -> Result<HashSet<String>> {
+        let mut marks: HashSet<String> = self.db.live_blobs().await?.into_iter().collect();
+        for row in self.db.list_repos().await? {
+            let state = self.repos.insert(&row);
+            let mut seen = HashSet::new();
+            for tree in self.live_trees(&state).await? {
+                visit_entries(&tree, &mut seen, &mut |_, entry| {
+                    if let Some(ManifestEntry::Blob { blob, .. }) = entry {
+                        marks.insert(blob.clone());
+                    }
+                });
+            }
+        }
+        Ok(marks)
+    }
+
+    /// Deletes every stored blob outside `marks` that no upload claims and
+    /// no live row names by now.
+    pub async fn sweep(&self, marks: &HashSet<String>) -> Result<Swept> {
+        let mut swept = Swept {
+            marked: marks.len(),
+            ..Swept::default()
+        };
+        // Dooms a collector that died left behind: finish them first.
+        let stale = now_ms() - STALE_DOOM.as_millis() as i64;
+        for sha in self.db.stale_doomed_blobs(stale).await? {
+            if !marks.contains(&sha) && !self.db.blob_is_live(&sha).await? {
+                self.storage.delete(&StorageKey::blob(&sha)).await?;
+                swept.deleted += 1;
+            }
+            self.db.forget_blob(&sha).await?;
+        }
+        let prefix = "blobs/sha256/";
+        for path in self.storage.list(prefix).await? {
+            let Some(sha) = path.rsplit('/').next().filter(|s| is_sha256(s)) else {
+                continue;
+            };
+            swept.stored += 1;
+            if marks.contains(sha) {
+                continue;
+            }
+            if !self.db.doom_blob(sha, &self.owner).await? {
+                swept.claimed += 1;
+                continue;
+            }
+            // Committed since the mark (its claim was released already).
+            if !self.db.blob_is_live(sha).await? {
+                self.storage.delete(&StorageKey::blob(sha)).await?;
+                swept.deleted += 1;
+            }
+            self.db.forget_blob(sha).await?;
+        }
+        self.db.prune_blob_claims().await?;
+        Ok(swept)
+    }
+
+    /// One sweep of package blobs, if no instance swept in the last
+    /// `interval` (`None` then).
+    pub async fn sweep_blobs(&self, interval: Duration) -> Result<Option<Swept>> {
+        if !self
+            .db
+            .try_sweep_lease(&self.owner, interval.as_secs().max(1))
+            .await?
+        {
+            return Ok(None);
+        }
+        let marks = self.mark().await?;
+        Ok(Some(self.sweep(&marks).await?))
+    }
+}
+
+/// Calls `f` once per unseen node (`Some(hash)`) and once per entry of each
+/// unseen leaf (`None`, entry).
+fn visit_entries(
+    tree: &ManifestTree,
+    seen: &mut HashSet<NodeHash>,
+    f: &mut impl FnMut(Option<NodeHash>, Option<&ManifestEntry>),
+) {
+    tree.visit_nodes(&mut |hash, node| {
+        if !seen.insert(hash) {
+            return false;
+        }
+        f(Some(hash), None);
+        if let Node::Leaf(entries) = node {
+            for (_, entry) in entries {
+                f(None, Some(entry));
+            }
+        }
+        true
+    });
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// An upload's claims on the blobs it is about to store or reuse: held
+/// from before it looks at storage until its rows are committed.
+pub struct Claims {
+    holder: String,
+    blobs: Vec<String>,
+}
+
+impl Claims {
+    /// Claims every blob in `blobs`, waiting while the collector deletes
+    /// one (the upload then stores it afresh).
+    pub async fn take(db: &Db, blobs: Vec<String>) -> Result<Claims> {
+        let holder = format!("u-{:016x}", rand::random::<u64>());
+        let until = now_ms() + CLAIM_TTL.as_millis() as i64;
+        for sha in &blobs {
+            let started = std::time::Instant::now();
+            while db.claim_blob(sha, &holder, until).await? == Claim::Doomed {
+                if started.elapsed() > DOOM_WAIT {
+                    return Err(Error::Unavailable(format!(
+                        "blob {sha} is being garbage-collected; retry the upload"
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(Claims { holder, blobs })
+    }
+
+    /// Ends the claims: the committed rows keep the blobs from now on (or
+    /// the upload failed and nothing needs them).
+    pub async fn release(self, db: &Db) -> Result<()> {
+        db.release_blobs(&self.blobs, &self.holder).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,233 @@
+//! The blob collector against a real SQLite database and a real local
+//! store, one interleaving of upload and sweep per test.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use artifactd_provider_api::{NewFile, NewPackage, UploadedFile};
+use sea_orm::EntityTrait;
+use sha2::{Digest, Sha256};
+
+use super::*;
+use crate::storage::LocalStorage;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    db: Db,
+    storage: Arc<dyn Storage>,
+    collector: Collector,
+    repo_id: i64,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::connect(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("meta.db").display()
+    ))
+    .await
+    .unwrap();
+    let storage: Arc<dyn Storage> =
+        Arc::new(LocalStorage::open(dir.path().join("store")).await.unwrap());
+    let repos = Arc::new(Repos::new(
+        db.clone(),
+        storage.clone(),
+        Duration::from_secs(1),
+        Duration::from_secs(3600),
+    ));
+    let repo_id = db.create_repo("tar", "t").await.unwrap().id;
+    let collector = Collector::new(db.clone(), storage.clone(), repos, "gc-test".into());
+    Fixture {
+        dir,
+        db,
+        storage,
+        collector,
+        repo_id,
+    }
+}
+
+impl Fixture {
+    /// Stores `content` as a blob, as an upload's put does; returns its sha.
+    async fn put(&self, content: &str) -> String {
+        let sha = hex::encode(Sha256::digest(content.as_bytes()));
+        self.storage
+            .put_bytes(
+                &StorageKey::blob(&sha),
+                content.as_bytes().to_vec().into(),
+                "application/octet-stream",
+            )
+            .await
+            .unwrap();
+        sha
+    }
+
+    async fn stored(&self, sha: &str) -> bool {
+        self.storage
+            .head(&StorageKey::blob(sha))
+            .await
+            .unwrap()
+            .is_some()
+    }
+
+    /// Commits a package whose one file is `content`, as an upload does.
+    async fn commit(&self, name: &str, content: &str) {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let file = UploadedFile {
+            filename: format!("{name}.tar"),
+            path,
+            size: content.len() as u64,
+            sha256: hex::encode(Sha256::digest(content.as_bytes())),
+        };
+        let package = NewPackage {
+            name: name.into(),
+            version: "1".into(),
+            section: String::new(),
+            variant: String::new(),
+            metadata: serde_json::json!({}),
+            files: vec![NewFile {
+                upload: 0,
+                filename: file.filename.clone(),
+                path: format!("{name}/1/{name}.tar"),
+                content_type: "application/x-tar".into(),
+                metadata: serde_json::json!({}),
+            }],
+            derived: Vec::new(),
+        };
+        self.db
+            .commit_upload(self.repo_id, "test", &[package], &[file])
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn unreferenced_and_deleted_blobs_go_live_ones_stay() {
+    let f = fixture().await;
+    let live = f.put("live").await;
+    f.commit("live", "live").await;
+    let deleted = f.put("deleted").await;
+    f.commit("deleted", "deleted").await;
+    f.db.delete_packages(f.repo_id, "deleted", &|_| true)
+        .await
+        .unwrap()
+        .unwrap();
+    let orphan = f.put("orphan").await;
+
+    let swept = f.collector.sweep(&f.collector.mark().await.unwrap()).await;
+    let swept = swept.unwrap();
+    assert_eq!((swept.stored, swept.deleted), (3, 2), "{swept:?}");
+    assert!(f.stored(&live).await);
+    assert!(!f.stored(&deleted).await);
+    assert!(!f.stored(&orphan).await);
+}
+
+/// The mark misses a blob whose upload commits after it: the sweep's
+/// second look at the rows keeps it.
+#[tokio::test]
+async fn a_blob_committed_after_the_mark_survives() {
+    let f = fixture().await;
+    let sha = f.put("late").await;
+    let marks = f.collector.mark().await.unwrap();
+    assert!(!marks.contains(&sha));
+
+    // The upload finds the blob stored, reuses it and commits.
+    let claims = Claims::take(&f.db, vec![sha.clone()]).await.unwrap();
+    f.commit("late", "late").await;
+    claims.release(&f.db).await.unwrap();
+
+    let swept = f.collector.sweep(&marks).await.unwrap();
+    assert_eq!(swept.deleted, 0);
+    assert!(f.stored(&sha).await, "a committed package lost its blob");
+}
+
+/// An upload between storing its blob and committing its rows holds a
+/// claim: the sweep leaves the blob, and takes it once the claim ends
+/// without a commit.
+#[tokio::test]
+async fn a_claimed_blob_survives_until_released() {
+    let f = fixture().await;
+    let sha = f.put("inflight").await;
+    let claims = Claims::take(&f.db, vec![sha.clone()]).await.unwrap();
+    let swept = f
+        .collector
+        .sweep(&f.collector.mark().await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!((swept.deleted, swept.claimed), (0, 1));
+    assert!(f.stored(&sha).await);
+
+    claims.release(&f.db).await.unwrap();
+    let swept = f
+        .collector
+        .sweep(&f.collector.mark().await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(swept.deleted, 1);
+    assert!(!f.stored(&sha).await);
+}
+
+/// An upload that comes while the collector deletes its blob waits until
+/// the delete is done, so it stores the blob again rather than reusing a
+/// blob that is about to vanish.
+#[tokio::test]
+async fn an_upload_waits_for_a_doomed_blob() {
+    let f = fixture().await;
+    let sha = f.put("doomed").await;
+    assert!(f.db.doom_blob(&sha, "gc-test").await.unwrap());
+    assert!(
+        !f.db.doom_blob(&sha, "other-gc").await.unwrap(),
+        "two collectors doomed one blob"
+    );
+
+    let db = f.db.clone();
+    let claimed = tokio::spawn({
+        let sha = sha.clone();
+        async move { Claims::take(&db, vec![sha]).await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!claimed.is_finished(), "claimed a doomed blob");
+
+    f.storage.delete(&StorageKey::blob(&sha)).await.unwrap();
+    f.db.forget_blob(&sha).await.unwrap();
+    let claims = tokio::time::timeout(Duration::from_secs(5), claimed)
+        .await
+        .expect("the claim waits past the doom")
+        .unwrap();
+    // Claimed again: a sweep now keeps it whatever the marks say.
+    assert!(!f.db.doom_blob(&sha, "gc-test").await.unwrap());
+    claims.release(&f.db).await.unwrap();
+}
+
+/// A collector that died after dooming a blob leaves it doomed; the next
+/// sweep finishes the job.
+#[tokio::test]
+async fn a_stale_doom_is_finished() {
+    let f = fixture().await;
+    let sha = f.put("stale").await;
+    assert!(f.db.doom_blob(&sha, "dead-gc").await.unwrap());
+    // Old enough to be stale.
+    crate::db::entities::blob_pin::Entity::update_many()
+        .col_expr(
+            crate::db::entities::blob_pin::Column::Until,
+            sea_orm::sea_query::Expr::value(1i64),
+        )
+        .exec(f.db.conn())
+        .await
+        .unwrap();
+    let swept = f.collector.sweep(&HashSet::new()).await.unwrap();
+    assert_eq!(swept.deleted, 1);
+    assert!(!f.stored(&sha).await);
+    assert_eq!(
+        f.db.claim_blob(&sha, "u", now_ms() + 1000).await.unwrap(),
+        Claim::Held,
+        "the doom stayed after the sweep"
+    );
+}
+
+#[tokio::test]
+async fn one_sweep_per_interval_across_instances() {
+    let f = fixture().await;
+    assert!(f.db.try_sweep_lease("a", 60).await.unwrap());
+    assert!(!f.db.try_sweep_lease("b", 60).await.unwrap());
+}

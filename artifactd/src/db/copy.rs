@@ -7,7 +7,8 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::entities::package;
-use super::{Db, bump_change_seq, write_packages};
+use super::packages::write_packages;
+use super::{Db, bump_change_seq};
 use crate::error::Result;
 
 /// What a copy committed: the `change_seq` each touched repository got

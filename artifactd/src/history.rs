@@ -17,7 +17,9 @@ use crate::db::entities::{channel, snapshot};
 use crate::db::{Db, Expect};
 use crate::error::{Error, Result};
 use crate::publish::{Publisher, WaitOutcome};
-use crate::state::{IndexSetView, ManifestEntry, ManifestTree, PackageRef, RepoState, Repos};
+use crate::state::{
+    IndexSetView, Lookup, ManifestEntry, ManifestTree, PackageRef, RepoState, Repos,
+};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SnapshotInfo {
@@ -97,8 +99,38 @@ pub fn validate_name(what: &str, name: &str) -> Result<()> {
 
 struct Cached {
     at: Instant,
-    root: String,
-    view: Arc<IndexSetView>,
+    /// The roots `view` serves, the ref's own first.
+    roots: Vec<String>,
+    view: Arc<FrozenView>,
+}
+
+/// What `R@name` serves: the snapshot's set, and for a channel the
+/// snapshots it pointed at within the grace period. A client that read a
+/// channel's `InRelease` just before a promotion still finds the by-hash
+/// files it names.
+#[derive(Debug)]
+pub struct FrozenView {
+    /// The ref's own set first, then the channel's earlier ones, newest first.
+    sets: Vec<Arc<IndexSetView>>,
+}
+
+impl FrozenView {
+    /// The set the ref names now.
+    pub fn current(&self) -> &Arc<IndexSetView> {
+        &self.sets[0]
+    }
+
+    /// What `path` answers with: from the current set, else from the
+    /// earliest-left set that still has it.
+    pub fn lookup(&self, path: &str) -> Lookup {
+        for set in &self.sets {
+            match set.lookup_frozen(path) {
+                Lookup::Missing => continue,
+                found => return found,
+            }
+        }
+        Lookup::Missing
+    }
 }
 
 pub struct History {
@@ -109,6 +141,9 @@ pub struct History {
     /// again (channels move).
     ttl: Duration,
     views: Mutex<HashMap<(i64, String), Cached>>,
+    /// Sets by (repository, root), shared by every ref that serves them
+    /// (a channel moving back and forth reuses their cached bodies).
+    sets: Mutex<HashMap<(i64, String), std::sync::Weak<IndexSetView>>>,
 }
 
 impl History {
@@ -119,6 +154,7 @@ impl History {
             publisher,
             ttl,
             views: Mutex::default(),
+            sets: Mutex::default(),
         }
     }
 
@@ -336,7 +372,7 @@ impl History {
         };
         let row = self
             .db
-            .move_channel(state.info.id, name, &to, expect, by)
+            .move_channel(state.info.id, name, &to, expect, by, self.repos.grace())
             .await?;
         self.forget(state, name);
         tracing::info!(repo = %format!("{}/{}", state.info.provider, state.info.name), channel = name, snapshot, "channel moved");
@@ -386,17 +422,21 @@ impl History {
     /// The frozen view `R@name` serves, reused for the cache TTL; `None` if
     /// there is no such snapshot or channel. When the database cannot be
     /// asked, the view last resolved keeps answering.
-    pub async fn view(&self, state: &RepoState, name: &str) -> Result<Option<Arc<IndexSetView>>> {
+    pub async fn view(&self, state: &RepoState, name: &str) -> Result<Option<Arc<FrozenView>>> {
         let key = (state.info.id, name.to_owned());
         let stale = {
             let views = self.views.lock().expect("lock");
             match views.get(&key) {
                 Some(c) if c.at.elapsed() < self.ttl => return Ok(Some(c.view.clone())),
-                Some(c) => Some((c.root.clone(), c.view.clone())),
+                Some(c) => Some((c.roots.clone(), c.view.clone())),
                 None => None,
             }
         };
-        let resolved = match self.db.resolve_ref(state.info.id, name).await {
+        let resolved = match self
+            .db
+            .resolve_ref(state.info.id, name, self.repos.grace())
+            .await
+        {
             Ok(r) => r,
             Err(e) => match stale {
                 Some((_, view)) => {
@@ -410,21 +450,47 @@ impl History {
             self.views.lock().expect("lock").remove(&key);
             return Ok(None);
         };
+        let snapshots: Vec<&snapshot::Model> =
+            std::iter::once(&r.snapshot).chain(&r.recent).collect();
+        let roots: Vec<String> = snapshots.iter().map(|s| s.root.clone()).collect();
         let view = match stale {
-            Some((root, view)) if root == r.snapshot.root => view,
+            Some((old, view)) if old == roots => view,
             _ => {
-                let tree = self.tree_of_snapshot(state, &r.snapshot).await?;
-                Arc::new(IndexSetView::new(r.snapshot.generation, tree))
+                let mut sets = Vec::with_capacity(snapshots.len());
+                for s in snapshots {
+                    sets.push(self.set_of(state, s).await?);
+                }
+                Arc::new(FrozenView { sets })
             }
         };
         self.views.lock().expect("lock").insert(
             key,
             Cached {
                 at: Instant::now(),
-                root: r.snapshot.root,
+                roots,
                 view: view.clone(),
             },
         );
         Ok(Some(view))
+    }
+
+    /// The set of a snapshot, shared with every view serving its root.
+    async fn set_of(&self, state: &RepoState, s: &snapshot::Model) -> Result<Arc<IndexSetView>> {
+        let key = (state.info.id, s.root.clone());
+        if let Some(set) = self
+            .sets
+            .lock()
+            .expect("lock")
+            .get(&key)
+            .and_then(|w| w.upgrade())
+        {
+            return Ok(set);
+        }
+        let tree = self.tree_of_snapshot(state, s).await?;
+        let set = Arc::new(IndexSetView::new(s.generation, tree));
+        let mut sets = self.sets.lock().expect("lock");
+        sets.retain(|_, w| w.strong_count() > 0);
+        sets.insert(key, Arc::downgrade(&set));
+        Ok(set)
     }
 }

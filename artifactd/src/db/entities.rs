@@ -255,3 +255,23 @@ pub mod blob_pin {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod channel_move {
+    use sea_orm::entity::prelude::*;
+
+    /// A snapshot a channel pointed at until `left_at`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "channel_moves")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub channel_id: i64,
+        pub snapshot_id: i64,
+        pub left_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -9,7 +9,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use super::entities::{channel, index_set, repo, snapshot};
+use super::entities::{channel, channel_move, index_set, repo, snapshot};
 use super::{Db, now_ms};
 use crate::error::{Error, Result};
 
@@ -30,6 +30,9 @@ pub struct Ref {
     pub snapshot: snapshot::Model,
     /// Set when `name` is a channel.
     pub channel: Option<channel::Model>,
+    /// For a channel, the other snapshots it pointed at within the grace
+    /// period, the most recently left first.
+    pub recent: Vec<snapshot::Model>,
 }
 
 impl Db {
@@ -168,6 +171,7 @@ impl Db {
         to: &snapshot::Model,
         expect: Expect,
         by: &str,
+        grace: std::time::Duration,
     ) -> Result<channel::Model> {
         let moved = |exists: bool| {
             Error::conflict(
@@ -205,6 +209,22 @@ impl Db {
                 let row = channel_named(&txn, repo_id, name)
                     .await?
                     .ok_or_else(|| Error::Internal(format!("channel {name:?} vanished")))?;
+                if let Some(left) = row.previous_id {
+                    channel_move::ActiveModel {
+                        channel_id: Set(row.id),
+                        snapshot_id: Set(left),
+                        left_at: Set(now),
+                        ..Default::default()
+                    }
+                    .insert(&txn)
+                    .await?;
+                }
+                // Moves older than the grace period serve nothing.
+                channel_move::Entity::delete_many()
+                    .filter(channel_move::Column::ChannelId.eq(row.id))
+                    .filter(channel_move::Column::LeftAt.lt(now - grace.as_millis() as i64))
+                    .exec(&txn)
+                    .await?;
                 txn.commit().await?;
                 return Ok(row);
             }
@@ -259,29 +279,74 @@ impl Db {
     }
 
     pub async fn delete_channel(&self, repo_id: i64, name: &str) -> Result<bool> {
+        // Writes only, so SQLite takes the write lock first.
+        let txn = self.conn.begin().await?;
+        channel_move::Entity::delete_many()
+            .filter(
+                channel_move::Column::ChannelId.in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(channel::Column::Id)
+                        .from(channel::Entity)
+                        .and_where(channel::Column::RepoId.eq(repo_id))
+                        .and_where(channel::Column::Name.eq(name))
+                        .to_owned(),
+                ),
+            )
+            .exec(&txn)
+            .await?;
         let res = channel::Entity::delete_many()
             .filter(channel::Column::RepoId.eq(repo_id))
             .filter(channel::Column::Name.eq(name))
-            .exec(&self.conn)
+            .exec(&txn)
             .await?;
+        txn.commit().await?;
         Ok(res.rows_affected > 0)
     }
 
-    /// The snapshot a `R@name` URL means: a channel's target, or the
-    /// snapshot of that name.
-    pub async fn resolve_ref(&self, repo_id: i64, name: &str) -> Result<Option<Ref>> {
+    /// The snapshot a `R@name` URL means: a channel's target (and the
+    /// snapshots it left within `grace`), or the snapshot of that name.
+    pub async fn resolve_ref(
+        &self,
+        repo_id: i64,
+        name: &str,
+        grace: std::time::Duration,
+    ) -> Result<Option<Ref>> {
         if let Some(c) = channel_named(&self.conn, repo_id, name).await? {
             let Some(snap) = self.snapshot_by_id(c.snapshot_id).await? else {
                 return Ok(None);
             };
+            let moves = channel_move::Entity::find()
+                .filter(channel_move::Column::ChannelId.eq(c.id))
+                .filter(channel_move::Column::LeftAt.gt(now_ms() - grace.as_millis() as i64))
+                .order_by_desc(channel_move::Column::LeftAt)
+                .order_by_desc(channel_move::Column::Id)
+                .all(&self.conn)
+                .await?;
+            let mut ids: Vec<i64> = Vec::new();
+            for m in moves {
+                if m.snapshot_id != snap.id && !ids.contains(&m.snapshot_id) {
+                    ids.push(m.snapshot_id);
+                }
+            }
+            let found = snapshot::Entity::find()
+                .filter(snapshot::Column::Id.is_in(ids.clone()))
+                .all(&self.conn)
+                .await?;
+            // Deleted snapshots serve nothing any more.
+            let recent = ids
+                .iter()
+                .filter_map(|id| found.iter().find(|s| s.id == *id).cloned())
+                .collect();
             return Ok(Some(Ref {
                 snapshot: snap,
                 channel: Some(c),
+                recent,
             }));
         }
         Ok(self.snapshot_named(repo_id, name).await?.map(|s| Ref {
             snapshot: s,
             channel: None,
+            recent: Vec::new(),
         }))
     }
 

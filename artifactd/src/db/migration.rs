@@ -23,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0005IndexSetRoots),
             Box::new(M0006SnapshotsChannels),
             Box::new(M0007BlobPins),
+            Box::new(M0008ChannelMoves),
         ]
     }
 }
@@ -446,6 +447,59 @@ impl MigrationTrait for M0007BlobPins {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(BlobPins::Table).to_owned())
+            .await
+    }
+}
+
+/// The snapshots a channel left, and when: `R@channel` keeps serving their
+/// files for the grace period, so a client mid-update during a promotion
+/// finds what the index it read names.
+struct M0008ChannelMoves;
+
+impl MigrationName for M0008ChannelMoves {
+    fn name(&self) -> &str {
+        "m0008_channel_moves"
+    }
+}
+
+#[derive(DeriveIden)]
+enum ChannelMoves {
+    Table,
+    Id,
+    ChannelId,
+    SnapshotId,
+    LeftAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0008ChannelMoves {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            table(m)
+                .table(ChannelMoves::Table)
+                .col(id(ChannelMoves::Id))
+                .col(big_integer(ChannelMoves::ChannelId))
+                .col(big_integer(ChannelMoves::SnapshotId))
+                .col(big_integer(ChannelMoves::LeftAt))
+                .to_owned(),
+        )
+        .await?;
+        create_index_once(
+            m,
+            "channel_moves",
+            "ix_channel_moves_channel",
+            Index::create()
+                .name("ix_channel_moves_channel")
+                .table(ChannelMoves::Table)
+                .col(ChannelMoves::ChannelId)
+                .col(ChannelMoves::LeftAt)
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(ChannelMoves::Table).to_owned())
             .await
     }
 }

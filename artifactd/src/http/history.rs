@@ -161,7 +161,7 @@ pub async fn frozen_view(
     app: &App,
     state: &crate::state::RepoState,
     name: &str,
-) -> Result<std::sync::Arc<crate::state::IndexSetView>> {
+) -> Result<std::sync::Arc<crate::history::FrozenView>> {
     app.history.view(state, name).await?.ok_or_else(|| {
         Error::not_found(
             "no_such_snapshot",

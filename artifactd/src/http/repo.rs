@@ -33,7 +33,7 @@ pub async fn get(
 ) -> Result<HttpResponse> {
     let (provider_name, repo_name, path) = path.into_inner();
     tracing::debug!(target: "artifactd::access", method = %req.method(), path = %req.path(), "read");
-    // `R@name`: a snapshot or channel, read from its frozen set alone.
+    // `R@name`: a snapshot or channel, read from its frozen sets alone.
     let (base, at) = super::history::split_ref(&repo_name);
     let (provider, state) = super::repo_state(&app, &provider_name, base).await?;
     let frozen = match at {
@@ -53,7 +53,7 @@ pub async fn get(
     };
     let missing = || not_found(&provider_name, &repo_name, &path);
     let found = match &frozen {
-        Some(view) => view.lookup_frozen(&target),
+        Some(view) => view.lookup(&target),
         None => state.lookup(&target, app.repos.grace()),
     };
     let shown = format!("{provider_name}/{repo_name}");

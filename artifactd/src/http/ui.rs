@@ -593,7 +593,7 @@ pub async fn files(
         None => None,
     };
     let list = |dir: &str| match &frozen {
-        Some(view) => super::ui_history::list_frozen(view, dir),
+        Some(view) => super::ui_history::list_frozen(view.current(), dir),
         None => state.list_dir(dir),
     };
     let enc = |p: &str| percent_encoding::utf8_percent_encode(p, PATH).to_string();

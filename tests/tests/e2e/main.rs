@@ -12,6 +12,7 @@ mod history;
 mod hostile;
 mod instances;
 mod multi_instance;
+mod promotion;
 mod pypi;
 mod readme;
 mod roundtrip;

@@ -13,9 +13,11 @@
 //! no live row names it, deletes it, and drops the pin. An upload that
 //! finds its blob doomed waits and stores it again.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use crate::db::{Claim, Db, now_ms};
 use crate::error::{Error, Result};
@@ -58,11 +60,106 @@ const STALE_DOOM: Duration = Duration::from_secs(60);
 /// is about to store again.
 const DOOM_WAIT: Duration = Duration::from_secs(30);
 
+/// What a publish dropped from the set before it: tree nodes, index
+/// objects (bodies, parts) and package blobs that set referenced and the
+/// new one does not (a superset is harmless: it keeps more for longer).
+/// Stored as an index object named by the new set's row, so a collector
+/// marks every set in the grace period from the current tree and these
+/// lists, without reading superseded trees.
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dropped {
+    pub nodes: Vec<String>,
+    pub objects: Vec<String>,
+    pub blobs: Vec<String>,
+}
+
+impl Dropped {
+    /// What `old` references and `new` does not, visiting only the nodes
+    /// and entries that differ.
+    pub fn between(old: &ManifestTree, new: &ManifestTree) -> Dropped {
+        let mut d = Dropped::default();
+        let keep = new.node_hashes();
+        old.visit_nodes(&mut |hash, _| {
+            if keep.contains(&hash) {
+                return false;
+            }
+            d.nodes.push(hash.hex());
+            true
+        });
+        for (_, before, after) in old.diff(new) {
+            match (before, after) {
+                (Some(ManifestEntry::File { sha256, parts, .. }), after) => {
+                    let (kept_sha, kept_parts): (Option<&str>, HashSet<&str>) = match after {
+                        Some(ManifestEntry::File { sha256, parts, .. }) => (
+                            Some(sha256.as_str()),
+                            parts.iter().map(String::as_str).collect(),
+                        ),
+                        _ => (None, HashSet::new()),
+                    };
+                    if parts.is_empty() {
+                        if kept_sha != Some(sha256.as_str()) {
+                            d.objects.push(sha256.clone());
+                        }
+                    } else {
+                        d.objects.extend(
+                            parts
+                                .iter()
+                                .filter(|p| !kept_parts.contains(p.as_str()))
+                                .cloned(),
+                        );
+                    }
+                }
+                (Some(ManifestEntry::Blob { blob, .. }), after) if !matches!(after, Some(ManifestEntry::Blob { blob: b, .. }) if b == blob) =>
+                {
+                    d.blobs.push(blob.clone());
+                }
+                _ => {}
+            }
+        }
+        d
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty() && self.objects.is_empty() && self.blobs.is_empty()
+    }
+}
+
+/// What keeps objects of one repository: index objects and package blobs.
+#[derive(Debug, Default)]
+struct RepoMarks {
+    index: HashSet<String>,
+    blobs: HashSet<String>,
+}
+
+impl RepoMarks {
+    fn add(&mut self, hash: Option<NodeHash>, entry: Option<&ManifestEntry>) {
+        match (hash, entry) {
+            (Some(hash), _) => {
+                self.index.insert(hash.hex());
+            }
+            // A composite's `sha256` names the whole, not an object.
+            (None, Some(ManifestEntry::File { sha256, parts, .. })) if parts.is_empty() => {
+                self.index.insert(sha256.clone());
+            }
+            (None, Some(ManifestEntry::File { parts, .. })) => {
+                self.index.extend(parts.iter().cloned());
+            }
+            (None, Some(ManifestEntry::Blob { blob, .. })) => {
+                self.blobs.insert(blob.clone());
+            }
+            _ => {}
+        }
+    }
+}
+
 pub struct Collector {
     db: Db,
     storage: Arc<dyn Storage>,
     repos: Arc<Repos>,
     owner: String,
+    /// Dropped lists read so far, by (repository, object): immutable, and
+    /// read again only if forgotten.
+    dropped: Mutex<HashMap<(i64, String), Arc<Dropped>>>,
 }
 
 impl Collector {
@@ -72,21 +169,72 @@ impl Collector {
             storage,
             repos,
             owner,
+            dropped: Mutex::default(),
         }
     }
 
-    /// Every manifest tree that keeps objects of a repository: its live
-    /// sets and its snapshots.
-    async fn live_trees(&self, state: &RepoState) -> Result<Vec<ManifestTree>> {
+    /// Everything one repository's live sets and snapshots reference.
+    ///
+    /// Every object a set in the grace period references is in the current
+    /// tree or was dropped by a later publish still in the period, so the
+    /// current tree and the dropped lists of every live set but the oldest
+    /// cover them all. Sets from before dropped lists existed are read
+    /// whole instead, one tree at a time.
+    async fn mark_repo(&self, state: &RepoState) -> Result<RepoMarks> {
         let id = state.info.id;
-        let mut trees = Vec::new();
-        for row in &self.db.live_index_sets(id, self.repos.grace(), 0).await? {
-            trees.push(self.repos.tree_of(state, row).await?);
+        let rows = self.db.live_index_sets(id, self.repos.grace(), 0).await?;
+        let mut marks = RepoMarks::default();
+        let mut seen = HashSet::new();
+        let listed = rows.len() < 2 || rows[..rows.len() - 1].iter().all(|r| r.dropped.is_some());
+        for (i, row) in rows.iter().enumerate() {
+            if i == 0 || !listed {
+                let tree = self.repos.tree_of(state, row).await?;
+                visit_entries(&tree, &mut seen, &mut |h, e| marks.add(h, e));
+            }
+            let Some(list) = row.dropped.as_deref().filter(|d| !d.is_empty()) else {
+                continue;
+            };
+            marks.index.insert(list.to_owned());
+            if listed && i + 1 < rows.len() {
+                let d = self.dropped_list(id, list).await?;
+                marks
+                    .index
+                    .extend(d.nodes.iter().chain(&d.objects).cloned());
+                marks.blobs.extend(d.blobs.iter().cloned());
+            }
         }
         for root in self.db.snapshot_roots(id).await? {
-            trees.push(self.repos.load_root(state, &root).await?);
+            let tree = self.repos.load_root(state, &root).await?;
+            visit_entries(&tree, &mut seen, &mut |h, e| marks.add(h, e));
         }
-        Ok(trees)
+        // Forget lists of sets that expired.
+        self.dropped
+            .lock()
+            .expect("lock")
+            .retain(|(repo, list), _| *repo != id || marks.index.contains(list));
+        Ok(marks)
+    }
+
+    async fn dropped_list(&self, repo_id: i64, list: &str) -> Result<Arc<Dropped>> {
+        let key = (repo_id, list.to_owned());
+        if let Some(d) = self.dropped.lock().expect("lock").get(&key) {
+            return Ok(d.clone());
+        }
+        let bytes = crate::storage::read_all(
+            self.storage.as_ref(),
+            &StorageKey::Index {
+                repo_id,
+                sha256: list.to_owned(),
+            },
+        )
+        .await?;
+        let d: Arc<Dropped> = Arc::new(serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Internal(format!(
+                "unreadable dropped list {list} of repository {repo_id}: {e}"
+            ))
+        })?);
+        self.dropped.lock().expect("lock").insert(key, d.clone());
+        Ok(d)
     }
 
     /// Removes expired index sets and the index objects (bodies, parts and
@@ -99,20 +247,7 @@ impl Collector {
             .db
             .expire_index_sets(repo_id, self.repos.grace())
             .await?;
-        let mut seen = HashSet::new();
-        let mut referenced = HashSet::new();
-        for tree in self.live_trees(state).await? {
-            visit_entries(&tree, &mut seen, &mut |hash, entry| match (hash, entry) {
-                (Some(hash), _) => {
-                    referenced.insert(hash.hex());
-                }
-                (None, Some(ManifestEntry::File { sha256, parts, .. })) => {
-                    referenced.insert(sha256.clone());
-                    referenced.extend(parts.iter().cloned());
-                }
-                _ => {}
-            });
-        }
+        let referenced = self.mark_repo(state).await?.index;
         let prefix = StorageKey::index_prefix(repo_id);
         let mut removed = 0;
         for path in self.storage.list(&prefix).await? {
@@ -140,14 +275,7 @@ impl Collector {
         let mut marks: HashSet<String> = self.db.live_blobs().await?.into_iter().collect();
         for row in self.db.list_repos().await? {
             let state = self.repos.insert(&row);
-            let mut seen = HashSet::new();
-            for tree in self.live_trees(&state).await? {
-                visit_entries(&tree, &mut seen, &mut |_, entry| {
-                    if let Some(ManifestEntry::Blob { blob, .. }) = entry {
-                        marks.insert(blob.clone());
-                    }
-                });
-            }
+            marks.extend(self.mark_repo(&state).await?.blobs);
         }
         Ok(marks)
     }

@@ -536,6 +536,24 @@ impl Publisher {
         nodes.extend(empty_root);
         let stored_nodes = nodes.len();
         crate::state::store_nodes(self.storage.as_ref(), repo_id, nodes).await?;
+        // What the set before this one loses: the collector's marks for it.
+        let dropped = crate::gc::Dropped::between(&previous, &tree);
+        let dropped = match dropped.is_empty() {
+            true => String::new(),
+            false => {
+                let bytes = serde_json::to_vec(&dropped)
+                    .map_err(|e| Error::Internal(format!("serialising a dropped list: {e}")))?;
+                let sha = hex::encode(Sha256::digest(&bytes));
+                let key = StorageKey::Index {
+                    repo_id,
+                    sha256: sha.clone(),
+                };
+                self.storage
+                    .put_bytes(&key, Bytes::from(bytes), "application/json")
+                    .await?;
+                sha
+            }
+        };
 
         let Some(row) = self
             .db
@@ -543,9 +561,12 @@ impl Publisher {
                 repo_id,
                 &self.owner,
                 generation,
-                upto,
-                tree.root().hex(),
-                package_count,
+                crate::db::NewSet {
+                    covers_seq: upto,
+                    root: tree.root().hex(),
+                    packages: package_count,
+                    dropped,
+                },
             )
             .await?
         else {

@@ -1,7 +1,9 @@
 //! Each instance's in-memory copy of what repositories publish, so the read
-//! path answers from memory: the current index set (and the superseded ones
-//! still in their grace period), the path → file map of package files, and
-//! the package snapshot the publisher renders from.
+//! path answers from memory: the current index set, the index files that
+//! left it within the grace period (not the superseded sets themselves:
+//! only what they served that the current one does not), the path → file
+//! map of package files, and the package snapshot the publisher renders
+//! from.
 //!
 //! The copy is refreshed from the database at most once per `cache_ttl`, and
 //! incrementally: only package rows whose `seq` moved are read again.
@@ -30,9 +32,6 @@ use crate::tree::{NodeCache, NodeHash};
 #[derive(Debug)]
 pub struct IndexSetView {
     pub generation: i64,
-    /// When a newer set replaced this one (ms since the epoch); it answers
-    /// for the grace period after that.
-    pub superseded_at: Option<i64>,
     pub tree: ManifestTree,
     /// Bodies held in memory, by `sha256` of the entry: only the current
     /// set keeps any.
@@ -58,7 +57,6 @@ impl IndexSetView {
     pub fn new(generation: i64, tree: ManifestTree) -> Self {
         IndexSetView {
             generation,
-            superseded_at: None,
             tree,
             bodies: Mutex::default(),
         }
@@ -84,21 +82,6 @@ impl IndexSetView {
             .clone()
     }
 
-    /// The same set, superseded at `at` (unless it already was), without
-    /// bodies in memory: superseded sets are read rarely, and their bytes
-    /// would pile up over the grace period. The tree is shared, not copied.
-    fn superseded(self: &Arc<Self>, at: i64) -> Arc<Self> {
-        if self.superseded_at.is_some() && self.bodies.lock().expect("lock").is_empty() {
-            return self.clone();
-        }
-        Arc::new(IndexSetView {
-            generation: self.generation,
-            superseded_at: self.superseded_at.or(Some(at)),
-            tree: self.tree.clone(),
-            bodies: Mutex::default(),
-        })
-    }
-
     /// What `path` answers with in this set alone, package files included:
     /// how a snapshot is read.
     pub fn lookup_frozen(self: &Arc<Self>, path: &str) -> Lookup {
@@ -122,12 +105,6 @@ impl IndexSetView {
                 Lookup::Missing
             }
         }
-    }
-
-    /// Whether the set still answers: current, or superseded within `grace`.
-    fn live(&self, now: i64, grace: Duration) -> bool {
-        self.superseded_at
-            .is_none_or(|t| now - t < grace.as_millis() as i64)
     }
 }
 
@@ -170,6 +147,8 @@ pub enum Lookup {
         set: Arc<IndexSetView>,
         path: String,
     },
+    /// An index file that left the current set within the grace period.
+    Departed(Arc<ManifestEntry>),
     File(FileEntry),
     Redirect(String),
     Missing,
@@ -180,9 +159,60 @@ struct ServeView {
     checked_at: Option<Instant>,
     generation: i64,
     published_seq: i64,
-    /// Newest first: the current set, then those within the grace period.
-    sets: Vec<Arc<IndexSetView>>,
+    current: Option<Arc<IndexSetView>>,
+    /// Index files and redirects that superseded sets served and the
+    /// current one does not, each as the newest set that left had it.
+    departed: HashMap<String, Departed>,
     files: HashMap<String, FileEntry>,
+}
+
+/// An entry a superseded set served, kept for the grace period after the
+/// publish that dropped it (`at`, ms since the epoch).
+#[derive(Debug)]
+struct Departed {
+    entry: Arc<ManifestEntry>,
+    at: i64,
+}
+
+/// What `old` served that `new` does not (`Some`), and what `new` serves
+/// again (`None`), visiting only differing subtrees.
+fn departures(old: &ManifestTree, new: &ManifestTree) -> Vec<(String, Option<Arc<ManifestEntry>>)> {
+    let served = |e: Option<&ManifestEntry>| {
+        matches!(
+            e,
+            Some(ManifestEntry::File { .. } | ManifestEntry::Redirect { .. })
+        )
+    };
+    let mut out = Vec::new();
+    for (path, before, after) in old.diff(new) {
+        if served(after) {
+            out.push((path.to_owned(), None));
+        } else if let Some(entry) = before.filter(|e| served(Some(e))) {
+            out.push((path.to_owned(), Some(Arc::new(entry.clone()))));
+        }
+    }
+    out
+}
+
+impl ServeView {
+    /// Applies [`departures`] of the publish at `at` (ms since the epoch).
+    fn depart(&mut self, changes: Vec<(String, Option<Arc<ManifestEntry>>)>, at: i64) {
+        for (path, entry) in changes {
+            match entry {
+                Some(entry) => {
+                    self.departed.insert(path, Departed { entry, at });
+                }
+                None => {
+                    self.departed.remove(&path);
+                }
+            }
+        }
+    }
+
+    fn prune_departed(&mut self, grace: Duration) {
+        let cutoff = crate::db::now_ms() - grace.as_millis() as i64;
+        self.departed.retain(|_, d| d.at > cutoff);
+    }
 }
 
 /// Live packages, indexed by id, for the publisher.
@@ -249,15 +279,11 @@ impl RepoState {
         self.serve.read().expect("lock").generation
     }
 
-    /// Finds what answers `path`: the newest index set that has it, then the
-    /// package files.
+    /// Finds what answers `path`: the current index set, else an index file
+    /// a superseded set in its grace period served, else the package files.
     pub fn lookup(&self, path: &str, grace: Duration) -> Lookup {
         let view = self.serve.read().expect("lock");
-        let now = crate::db::now_ms();
-        for set in &view.sets {
-            if !set.live(now, grace) {
-                break;
-            }
+        if let Some(set) = &view.current {
             match set.entry(path) {
                 Some(ManifestEntry::Redirect { redirect }) => {
                     return Lookup::Redirect(redirect.clone());
@@ -270,13 +296,15 @@ impl RepoState {
                 }
                 // Package files answer from the file map, which knows
                 // when they left.
-                Some(
-                    ManifestEntry::Blob { .. }
-                    | ManifestEntry::Package { .. }
-                    | ManifestEntry::Sections { .. },
-                )
-                | None => {}
+                _ => {}
             }
+        }
+        let cutoff = crate::db::now_ms() - grace.as_millis() as i64;
+        if let Some(d) = view.departed.get(path).filter(|d| d.at > cutoff) {
+            return match &*d.entry {
+                ManifestEntry::Redirect { redirect } => Lookup::Redirect(redirect.clone()),
+                _ => Lookup::Departed(d.entry.clone()),
+            };
         }
         match view.files.get(path) {
             Some(f) if f.gone_at.is_none_or(|t| t.elapsed() < grace) => Lookup::File(f.clone()),
@@ -342,34 +370,20 @@ impl RepoState {
         Ok(())
     }
 
-    /// Replaces the served index sets with `sets` (newest first).
-    fn set_published(&self, generation: i64, published_seq: i64, mut sets: Vec<Arc<IndexSetView>>) {
-        let now = crate::db::now_ms();
-        for old in sets.iter_mut().skip(1) {
-            *old = old.superseded(now);
-        }
-        let mut view = self.serve.write().expect("lock");
-        view.generation = generation;
-        view.published_seq = published_seq;
-        view.sets = sets;
-        view.checked_at = Some(Instant::now());
-    }
-
-    /// Installs a set this instance just published, keeping older ones that
-    /// are still within the grace period.
+    /// Installs a set this instance just published; what the set before
+    /// it served and it does not stays served for the grace period.
     pub fn install_published(&self, set: Arc<IndexSetView>, published_seq: i64, grace: Duration) {
         let mut view = self.serve.write().expect("lock");
         if set.generation <= view.generation {
             return;
         }
-        let now = crate::db::now_ms();
+        if let Some(previous) = view.current.take() {
+            view.depart(departures(&previous.tree, &set.tree), crate::db::now_ms());
+        }
         view.generation = set.generation;
         view.published_seq = published_seq;
-        if let Some(previous) = view.sets.first_mut() {
-            *previous = previous.superseded(now);
-        }
-        view.sets.insert(0, set);
-        view.sets.retain(|s| s.live(now, grace));
+        view.current = Some(set);
+        view.prune_departed(grace);
         view.checked_at = Some(Instant::now());
     }
 
@@ -384,7 +398,7 @@ impl RepoState {
             kind,
             size,
         };
-        let indices = view.sets.first().into_iter().flat_map(|set| {
+        let indices = view.current.iter().flat_map(|set| {
             set.tree.iter().filter_map(move |(path, e)| match e {
                 ManifestEntry::File { size, .. } => Some((path, entry(EntryKind::Index, *size))),
                 ManifestEntry::Redirect { .. } => Some((path, entry(EntryKind::Redirect, 0))),
@@ -431,14 +445,21 @@ impl RepoState {
 
     /// The current index set, if anything was published.
     pub fn current_set(&self) -> Option<Arc<IndexSetView>> {
-        self.serve.read().expect("lock").sets.first().cloned()
+        self.serve.read().expect("lock").current.clone()
     }
 
-    /// Forgets file entries gone for longer than the grace period.
+    /// How many departed index files this instance serves.
+    pub fn departed_count(&self) -> usize {
+        self.serve.read().expect("lock").departed.len()
+    }
+
+    /// Forgets file entries and departed index files gone for longer than
+    /// the grace period.
     pub fn purge_gone(&self, grace: Duration) {
         let mut view = self.serve.write().expect("lock");
         view.files
             .retain(|_, f| f.gone_at.is_none_or(|t| t.elapsed() < grace));
+        view.prune_departed(grace);
     }
 }
 
@@ -568,31 +589,44 @@ impl Repos {
     }
 
     /// Brings `state` up to the published generation in `row`. The caller
-    /// holds `state.refresh_lock`.
+    /// holds `state.refresh_lock`. Sets published since the one held are
+    /// read oldest first, each compared with the one before (only differing
+    /// subtrees) to learn what left, and dropped: at most two trees are
+    /// resident at a time, however many sets the grace period holds.
     pub async fn reload(&self, state: &RepoState, row: &repo::Model) -> Result<()> {
         if state.generation() != row.generation {
             state.apply_changes(&self.db, row.published_seq).await?;
-            // Keep the sets already loaded that are still live; read only the
-            // manifests of newer ones.
-            let live = self.db.live_generations(state.info.id, self.grace).await?;
-            let old: Vec<Arc<IndexSetView>> = state.serve.read().expect("lock").sets.clone();
-            let newest_held = old.first().map_or(0, |s| s.generation);
-            let mut sets: Vec<Arc<IndexSetView>> = Vec::new();
-            for r in self
+            let held = state.current_set();
+            let newest_held = held.as_ref().map_or(0, |s| s.generation);
+            let mut rows = self
                 .db
                 .live_index_sets(state.info.id, self.grace, newest_held)
-                .await?
-                .iter()
-                .filter(|r| r.generation <= row.generation)
-            {
+                .await?;
+            rows.retain(|r| r.generation <= row.generation);
+            rows.reverse();
+            let mut previous = held.map(|s| s.tree.clone());
+            let mut departed = Vec::new();
+            let mut newest = None;
+            for r in &rows {
                 let tree = self.tree_of(state, r).await?;
-                sets.push(Arc::new(IndexSetView {
-                    superseded_at: r.superseded_at,
-                    ..IndexSetView::new(r.generation, tree)
-                }));
+                if let Some(p) = &previous {
+                    // `r` superseded `p` when it was published.
+                    departed.push((departures(p, &tree), r.created_at));
+                }
+                previous = Some(tree.clone());
+                newest = Some((r.generation, tree));
             }
-            sets.extend(old.into_iter().filter(|s| live.contains(&s.generation)));
-            state.set_published(row.generation, row.published_seq, sets);
+            let mut view = state.serve.write().expect("lock");
+            for (changes, at) in departed {
+                view.depart(changes, at);
+            }
+            view.prune_departed(self.grace);
+            if let Some((generation, tree)) = newest {
+                view.current = Some(Arc::new(IndexSetView::new(generation, tree)));
+                view.generation = generation;
+            }
+            view.published_seq = row.published_seq;
+            view.checked_at = Some(Instant::now());
         } else {
             state.serve.write().expect("lock").checked_at = Some(Instant::now());
         }
@@ -693,12 +727,16 @@ mod tests {
         let grace = Duration::from_secs(60);
         s.install_published(set(1, old), 1, grace);
         s.install_published(set(2, new), 2, grace);
-        let sha_of = |path: &str| match s.lookup(path, grace) {
-            Lookup::Index { set, path } => match set.entry(&path) {
-                Some(ManifestEntry::File { sha256, .. }) => sha256.clone(),
-                _ => unreachable!(),
-            },
-            other => panic!("{path}: {other:?}"),
+        let sha_of = |path: &str| {
+            let entry = match s.lookup(path, grace) {
+                Lookup::Index { set, path } => set.entry(&path).cloned(),
+                Lookup::Departed(entry) => Some((*entry).clone()),
+                other => panic!("{path}: {other:?}"),
+            };
+            match entry {
+                Some(ManifestEntry::File { sha256, .. }) => sha256,
+                other => panic!("{path}: {other:?}"),
+            }
         };
         assert_eq!(sha_of("a"), "3");
         assert_eq!(
@@ -730,14 +768,39 @@ mod tests {
         let grace = Duration::from_secs(60);
         s.install_published(first, 1, grace);
         s.install_published(set(2, Manifest::new()), 2, grace);
-        let Lookup::Index { set, .. } = s.lookup("a", Duration::from_secs(60)) else {
-            panic!()
-        };
-        assert_eq!(set.generation, 1);
-        assert!(
-            set.body("1").is_none(),
-            "a superseded set still holds its bytes"
+        // What the old set served is answered from its entry alone.
+        assert!(matches!(
+            s.lookup("a", Duration::from_secs(60)),
+            Lookup::Departed(e) if matches!(&*e, ManifestEntry::File { sha256, .. } if sha256 == "1")
+        ));
+        assert!(s.current_set().unwrap().body("1").is_none());
+    }
+
+    /// A path that leaves, comes back and leaves again is answered by the
+    /// newest set that had it; departures cost their entries, and no
+    /// superseded tree stays resident.
+    #[test]
+    fn departures_follow_the_newest_set_and_hold_no_trees() {
+        let s = state();
+        let grace = Duration::from_secs(60);
+        let one = set(1, Manifest::from([("p".to_owned(), file("1"))]));
+        let weak = Arc::downgrade(&one);
+        s.install_published(one, 1, grace);
+        s.install_published(set(2, Manifest::new()), 2, grace);
+        assert!(weak.upgrade().is_none(), "a superseded set is still held");
+        s.install_published(
+            set(3, Manifest::from([("p".to_owned(), file("3"))])),
+            3,
+            grace,
         );
+        assert_eq!(s.departed_count(), 0, "a path served again is not departed");
+        s.install_published(set(4, Manifest::new()), 4, grace);
+        assert!(matches!(
+            s.lookup("p", grace),
+            Lookup::Departed(e) if matches!(&*e, ManifestEntry::File { sha256, .. } if sha256 == "3")
+        ));
+        s.purge_gone(Duration::ZERO);
+        assert_eq!(s.departed_count(), 0);
     }
 
     #[test]

@@ -141,6 +141,10 @@ pub mod index_set {
         pub root: Option<String>,
         /// How many packages the set holds.
         pub packages: i64,
+        /// The index object listing what this set's publish dropped from the
+        /// set before it (`gc::Dropped`); `""` when nothing was dropped,
+        /// NULL for sets published before the lists existed.
+        pub dropped: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,18 @@ use super::entities::{index_set, repo};
 use super::{Db, now_ms};
 use crate::error::Result;
 
+/// What a publish records about the set it makes current.
+#[derive(Debug)]
+pub struct NewSet {
+    /// The `change_seq` it was rendered from.
+    pub covers_seq: i64,
+    /// Its manifest-tree root.
+    pub root: String,
+    pub packages: usize,
+    /// Its dropped list (`gc::Dropped`), `""` if it dropped nothing.
+    pub dropped: String,
+}
+
 impl Db {
     /// Records a new index set and makes it current, if `owner` still holds
     /// the lease and nobody published since generation `from_generation`;
@@ -24,10 +36,14 @@ impl Db {
         repo_id: i64,
         owner: &str,
         from_generation: i64,
-        covers_seq: i64,
-        root: String,
-        packages: usize,
+        set: NewSet,
     ) -> Result<Option<index_set::Model>> {
+        let NewSet {
+            covers_seq,
+            root,
+            packages,
+            dropped,
+        } = set;
         let txn = self.conn.begin().await?;
         let now = now_ms();
         let generation = from_generation + 1;
@@ -59,6 +75,7 @@ impl Db {
             manifest: Set(String::new()),
             root: Set(Some(root)),
             packages: Set(packages as i64),
+            dropped: Set(Some(dropped)),
             ..Default::default()
         }
         .insert(&txn)

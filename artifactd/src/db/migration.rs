@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0006SnapshotsChannels),
             Box::new(M0007BlobPins),
             Box::new(M0008ChannelMoves),
+            Box::new(M0009DroppedLists),
         ]
     }
 }
@@ -106,6 +107,7 @@ enum IndexSets {
     Manifest,
     Root,
     Packages,
+    Dropped,
 }
 
 /// A CREATE TABLE with byte-exact (case-sensitive) text comparison on MySQL,
@@ -501,6 +503,43 @@ impl MigrationTrait for M0008ChannelMoves {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(ChannelMoves::Table).to_owned())
             .await
+    }
+}
+
+/// Each index set names the list of objects its publish dropped from the
+/// set before it (`gc::Dropped`), so garbage collection marks superseded
+/// sets without reading their trees.
+struct M0009DroppedLists;
+
+impl MigrationName for M0009DroppedLists {
+    fn name(&self) -> &str {
+        "m0009_dropped_lists"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0009DroppedLists {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if !m.has_column("index_sets", "dropped").await? {
+            m.alter_table(
+                Table::alter()
+                    .table(IndexSets::Table)
+                    .add_column(ColumnDef::new(IndexSets::Dropped).string_len(64).null())
+                    .to_owned(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(IndexSets::Table)
+                .drop_column(IndexSets::Dropped)
+                .to_owned(),
+        )
+        .await
     }
 }
 

@@ -35,6 +35,7 @@ pub use blobs::Claim;
 pub use conn::{Failure, classify};
 pub use copy::Copied;
 pub use history::{Expect, Ref};
+pub use index_sets::NewSet;
 pub use packages::Committed;
 
 use entities::repo;

@@ -231,3 +231,115 @@ async fn one_sweep_per_interval_across_instances() {
     assert!(f.db.try_sweep_lease("a", 60).await.unwrap());
     assert!(!f.db.try_sweep_lease("b", 60).await.unwrap());
 }
+
+fn file(sha: &str, parts: &[&str]) -> ManifestEntry {
+    ManifestEntry::File {
+        sha256: sha.into(),
+        size: 1,
+        content_type: "text/plain".into(),
+        template: false,
+        parts: parts.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+fn blob(sha: &str) -> ManifestEntry {
+    ManifestEntry::Blob {
+        blob: sha.into(),
+        size: 1,
+        content_type: "application/x-tar".into(),
+    }
+}
+
+/// Every object a tree references, read whole.
+fn refs(tree: &ManifestTree) -> HashSet<String> {
+    let mut marks = RepoMarks::default();
+    visit_entries(tree, &mut HashSet::new(), &mut |h, e| marks.add(h, e));
+    marks.index.into_iter().chain(marks.blobs).collect()
+}
+
+#[test]
+fn dropped_lists_what_the_next_set_no_longer_references() {
+    let (empty, _) = ManifestTree::empty();
+    let (old, _) = empty.apply(vec![
+        ("index.json".into(), Some(file("c1", &["p1", "p2", "p3"]))),
+        ("a/1/a.tar".into(), Some(blob("b1"))),
+        ("Release".into(), Some(file("r1", &[]))),
+        ("same".into(), Some(file("s", &[]))),
+    ]);
+    let (new, _) = old.apply(vec![
+        ("index.json".into(), Some(file("c2", &["p1", "p4", "p3"]))),
+        ("a/1/a.tar".into(), None),
+        ("Release".into(), Some(file("r2", &[]))),
+    ]);
+    let d = Dropped::between(&old, &new);
+    assert_eq!(sorted(&d.objects), vec!["p2", "r1"]);
+    assert_eq!(d.blobs, vec!["b1"]);
+    let old_nodes = old.node_hashes();
+    let new_nodes = new.node_hashes();
+    let gone: HashSet<String> = old_nodes.difference(&new_nodes).map(|h| h.hex()).collect();
+    assert_eq!(d.nodes.iter().cloned().collect::<HashSet<_>>(), gone);
+    assert!(
+        Dropped::between(&new, &new).is_empty(),
+        "an unchanged set drops nothing"
+    );
+}
+
+fn sorted(v: &[String]) -> Vec<String> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
+}
+
+/// The collector's shortcut is exact: over a history of random changes,
+/// the current tree plus the dropped lists of every set but the oldest
+/// name every object some set of the range references (and nothing else).
+#[test]
+fn current_tree_and_dropped_lists_cover_every_set_of_the_range() {
+    let (mut tree, _) = ManifestTree::empty();
+    let mut history = vec![tree.clone()];
+    let mut lists = vec![Dropped::default()];
+    let mut x: u64 = 7;
+    let mut next = || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        x >> 33
+    };
+    for _ in 0..60 {
+        let mut changes = Vec::new();
+        for _ in 0..1 + next() % 6 {
+            let path = format!("p{}", next() % 90);
+            let entry = match next() % 4 {
+                0 => None,
+                1 => Some(blob(&format!("b{}", next() % 50))),
+                2 => Some(file(&format!("f{}", next() % 50), &[])),
+                _ => Some(file(
+                    &format!("c{}", next()),
+                    &[&format!("q{}", next() % 40), &format!("q{}", next() % 40)],
+                )),
+            };
+            changes.push((path, entry));
+        }
+        changes.sort_by(|a, b| a.0.cmp(&b.0));
+        changes.dedup_by(|a, b| a.0 == b.0);
+        let (t, _) = tree.apply(changes);
+        lists.push(Dropped::between(&tree, &t));
+        history.push(t.clone());
+        tree = t;
+    }
+    for oldest in [0, 10, 45, 59] {
+        let whole: HashSet<String> = history[oldest..].iter().flat_map(refs).collect();
+        let mut marked = refs(history.last().unwrap());
+        for d in &lists[oldest + 1..] {
+            marked.extend(d.nodes.iter().chain(&d.objects).chain(&d.blobs).cloned());
+        }
+        assert!(
+            whole.is_subset(&marked),
+            "sets from {oldest}: the lists miss objects"
+        );
+        assert_eq!(
+            whole, marked,
+            "sets from {oldest}: the lists name extra objects"
+        );
+    }
+}

@@ -96,14 +96,24 @@ async fn serve(
             Ok(redirect(provider, repo, &p))
         }
         Lookup::Missing => Err(missing()),
-        Lookup::Index { set, path } => {
+        found @ (Lookup::Index { .. } | Lookup::Departed(_)) => {
+            // A departed file (a superseded set served it) keeps no bytes here.
+            let (set, departed, path) = match found {
+                Lookup::Index { set, path } => (Some(set), None, path),
+                Lookup::Departed(entry) => (None, Some(entry), String::new()),
+                _ => unreachable!("matched above"),
+            };
+            let entry = match (&set, &departed) {
+                (Some(set), _) => set.entry(&path),
+                (None, departed) => departed.as_deref(),
+            };
             let Some(ManifestEntry::File {
                 sha256,
                 size,
                 content_type,
                 template,
                 parts,
-            }) = set.entry(&path)
+            }) = entry
             else {
                 return Err(missing());
             };
@@ -121,11 +131,14 @@ async fn serve(
             if *size > CACHE_LIMIT && !*template && !composite {
                 return respond_stream(app, req, &meta, &key).await;
             }
-            let current = frozen || set.generation == state.generation();
+            let current = set
+                .as_ref()
+                .is_some_and(|set| frozen || set.generation == state.generation());
             // Only the current set keeps bytes in memory.
-            let held = match current {
-                true => Some(set.body_or_insert(sha256)),
-                false => set.body(sha256),
+            let held = match (&set, current) {
+                (Some(set), true) => Some(set.body_or_insert(sha256)),
+                (Some(set), false) => set.body(sha256),
+                (None, _) => None,
             };
             let bytes = match held.as_ref().and_then(|h| h.cached.get()) {
                 Some(b) => b.clone(),

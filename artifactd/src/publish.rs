@@ -331,7 +331,30 @@ impl Publisher {
             return Ok(None);
         }
         self.repos.reload(state, &row).await?;
-        state.apply_changes(&self.db, upto).await?;
+        let (from_seq, deltas) = state.apply_changes(&self.db, upto).await?;
+        // The snapshot was exactly what the current set holds: its package
+        // entries change by these deltas alone (else compare them all).
+        // (Sets from before package entries existed count no packages.)
+        let before_count = {
+            let now = state.snapshot.lock().expect("lock").packages.len() as i64;
+            let added = deltas
+                .iter()
+                .filter(|d| d.before.is_none() && d.after.is_some());
+            let removed = deltas
+                .iter()
+                .filter(|d| d.before.is_some() && d.after.is_none());
+            now - added.count() as i64 + removed.count() as i64
+        };
+        let incremental = from_seq == row.published_seq
+            && state.current_set().map(|s| s.generation) == Some(row.generation)
+            && self
+                .db
+                .current_index_set(state.info.id)
+                .await?
+                .is_some_and(|set| {
+                    set.generation == row.generation && set.packages == before_count
+                });
+        let deltas = incremental.then_some(deltas);
         let provider = self
             .registry
             .get(&state.info.provider)
@@ -376,13 +399,38 @@ impl Publisher {
                         .map(|s| s as &dyn artifactd_provider_api::Signer),
                     now,
                 })?;
-                let entries = crate::state::package_entries(&snap.packages);
+                let entries = match deltas {
+                    Some(deltas) => PackageEntries::Changed {
+                        changes: package_changes(deltas, &snap),
+                        // Debug builds (the tests) check the shortcut against
+                        // the whole snapshot at every publish.
+                        #[cfg(debug_assertions)]
+                        all: crate::state::package_entries(&snap.packages),
+                    },
+                    None => PackageEntries::All(crate::state::package_entries(&snap.packages)),
+                };
                 Ok::<_, Error>((files, entries, snap.packages.len(), sections))
             })
             .await??;
 
         // Unordered: the tree orders nothing, and this is rebuilt per publish.
-        let mut manifest: HashMap<String, ManifestEntry> = package_entries.into_iter().collect();
+        #[cfg(debug_assertions)]
+        let mut expected: Option<Vec<(String, ManifestEntry)>> = None;
+        let (mut manifest, package_changes): (HashMap<String, ManifestEntry>, _) =
+            match package_entries {
+                PackageEntries::All(all) => (all.into_iter().collect(), None),
+                PackageEntries::Changed {
+                    changes,
+                    #[cfg(debug_assertions)]
+                    all,
+                } => {
+                    #[cfg(debug_assertions)]
+                    {
+                        expected = Some(all);
+                    }
+                    (HashMap::new(), Some(changes))
+                }
+            };
         if !sections.is_empty() {
             manifest.insert(
                 crate::state::SECTIONS_KEY.to_owned(),
@@ -492,9 +540,19 @@ impl Publisher {
                 }
             }
         }
-        for (path, _) in previous.iter() {
-            if !manifest.contains_key(path) {
+        for (path, entry) in previous.iter() {
+            let package = matches!(
+                entry,
+                ManifestEntry::Blob { .. } | ManifestEntry::Package { .. }
+            );
+            // With the package changes at hand, package entries are theirs.
+            if (!package || package_changes.is_none()) && !manifest.contains_key(path) {
                 changes.push((path.to_owned(), None));
+            }
+        }
+        for (path, entry) in package_changes.into_iter().flatten() {
+            if previous.get(&path) != entry.as_ref() {
+                changes.push((path, entry));
             }
         }
         let mut wanted: std::collections::HashSet<&str> = std::collections::HashSet::new();
@@ -533,6 +591,27 @@ impl Publisher {
             .try_collect::<Vec<()>>()
             .await?;
         let (tree, mut nodes) = previous.apply(changes);
+        #[cfg(debug_assertions)]
+        if let Some(all) = expected {
+            let held = tree
+                .iter()
+                .filter(|(_, e)| {
+                    matches!(
+                        e,
+                        ManifestEntry::Blob { .. } | ManifestEntry::Package { .. }
+                    )
+                })
+                .count();
+            let distinct: std::collections::HashSet<&str> =
+                all.iter().map(|(p, _)| p.as_str()).collect();
+            let diverged =
+                held != distinct.len() || all.iter().any(|(p, e)| tree.get(p) != Some(e));
+            if diverged {
+                return Err(Error::Internal(
+                    "incremental package entries diverged from the snapshot".into(),
+                ));
+            }
+        }
         nodes.extend(empty_root);
         let stored_nodes = nodes.len();
         crate::state::store_nodes(self.storage.as_ref(), repo_id, nodes).await?;
@@ -732,4 +811,40 @@ impl Publisher {
             }
         }
     }
+}
+
+/// The package entries of a publish: all of them, or only the changed ones.
+enum PackageEntries {
+    All(Vec<(String, ManifestEntry)>),
+    Changed {
+        changes: HashMap<String, Option<ManifestEntry>>,
+        #[cfg(debug_assertions)]
+        all: Vec<(String, ManifestEntry)>,
+    },
+}
+
+/// The manifest changes `deltas` make to package entries: every entry of a
+/// package's old state goes, unless a package of `snap` (the state after
+/// them) still holds that file path, then every entry of its new state
+/// comes (a path one package left and another took stays).
+fn package_changes(
+    deltas: Vec<crate::state::PackageDelta>,
+    snap: &crate::state::Snapshot,
+) -> HashMap<String, Option<ManifestEntry>> {
+    let mut out = HashMap::new();
+    for d in &deltas {
+        for (path, entry) in crate::state::package_entries(d.before.as_slice()) {
+            // Same path, same bytes: a package that still holds it keeps it.
+            if matches!(entry, ManifestEntry::Blob { .. }) && snap.holds(&path) {
+                continue;
+            }
+            out.insert(path, None);
+        }
+    }
+    for d in deltas {
+        for (path, entry) in crate::state::package_entries(d.after.as_slice()) {
+            out.insert(path, Some(entry));
+        }
+    }
+    out
 }

@@ -215,24 +215,40 @@ impl ServeView {
     }
 }
 
+/// One package as a change to the snapshot left it: `before` absent for a
+/// new package, `after` absent for a deleted one.
+#[derive(Debug)]
+pub struct PackageDelta {
+    pub before: Option<PackageRecord>,
+    pub after: Option<PackageRecord>,
+}
+
 /// Live packages, indexed by id, for the publisher.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub seq: i64,
     pub packages: Vec<PackageRecord>,
     index: HashMap<i64, usize>,
+    /// How many live packages hold each file path (copies within a
+    /// repository can share one, as apt's pool does).
+    paths: HashMap<String, usize>,
 }
 
 impl Snapshot {
     fn upsert(&mut self, p: PackageRecord) -> Option<PackageRecord> {
-        match self.index.get(&p.id) {
+        self.count(&p, true);
+        let old = match self.index.get(&p.id) {
             Some(&i) => Some(std::mem::replace(&mut self.packages[i], p)),
             None => {
                 self.index.insert(p.id, self.packages.len());
                 self.packages.push(p);
                 None
             }
+        };
+        if let Some(old) = &old {
+            self.count(old, false);
         }
+        old
     }
 
     fn remove(&mut self, id: i64) -> Option<PackageRecord> {
@@ -241,7 +257,29 @@ impl Snapshot {
         if let Some(moved) = self.packages.get(i) {
             self.index.insert(moved.id, i);
         }
+        self.count(&removed, false);
         Some(removed)
+    }
+
+    fn count(&mut self, p: &PackageRecord, add: bool) {
+        for f in &p.files {
+            match add {
+                true => *self.paths.entry(f.path.clone()).or_default() += 1,
+                false => {
+                    if let Some(n) = self.paths.get_mut(&f.path) {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.paths.remove(&f.path);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a live package holds `path`.
+    pub fn holds(&self, path: &str) -> bool {
+        self.paths.contains_key(path)
     }
 }
 
@@ -326,12 +364,14 @@ impl RepoState {
     }
 
     /// Applies package rows changed in `(snapshot.seq, upto]` to the snapshot
-    /// and the file map. Caller holds `refresh_lock`.
-    pub async fn apply_changes(&self, db: &Db, upto: i64) -> Result<()> {
+    /// and the file map, and returns them (before, after) with the seq the
+    /// snapshot was at. Caller holds `refresh_lock`.
+    pub async fn apply_changes(&self, db: &Db, upto: i64) -> Result<(i64, Vec<PackageDelta>)> {
         let after = self.snapshot.lock().expect("lock").seq;
         if upto <= after {
-            return Ok(());
+            return Ok((after, Vec::new()));
         }
+        let mut deltas = Vec::new();
         let changes = db.package_changes(self.info.id, after, upto).await?;
         let mut snap = self.snapshot.lock().expect("lock");
         let mut view = self.serve.write().expect("lock");
@@ -360,14 +400,19 @@ impl RepoState {
             };
             for f in old.iter().flat_map(|o| &o.files) {
                 if !kept.contains(&f.path.as_str())
+                    && !snap.holds(&f.path)
                     && let Some(entry) = view.files.get_mut(&f.path)
                 {
                     entry.gone_at = Some(now);
                 }
             }
+            deltas.push(PackageDelta {
+                before: old,
+                after: (!deleted).then_some(record),
+            });
         }
         snap.seq = upto;
-        Ok(())
+        Ok((after, deltas))
     }
 
     /// Installs a set this instance just published; what the set before
@@ -774,6 +819,41 @@ mod tests {
             Lookup::Departed(e) if matches!(&*e, ManifestEntry::File { sha256, .. } if sha256 == "1")
         ));
         assert!(s.current_set().unwrap().body("1").is_none());
+    }
+
+    /// Copies within a repository share file paths (apt's pool): a path
+    /// stays held until the last package holding it goes.
+    #[test]
+    fn shared_paths_are_held_until_the_last_holder_goes() {
+        let record = |id: i64, section: &str| PackageRecord {
+            id,
+            seq: id,
+            name: "hello".into(),
+            version: "1".into(),
+            section: section.into(),
+            variant: "amd64".into(),
+            metadata: serde_json::json!({}),
+            uploaded_at: 0,
+            uploader: "t".into(),
+            yanked: None,
+            files: vec![artifactd_provider_api::FileRecord {
+                filename: "hello.deb".into(),
+                path: "pool/main/h/hello/hello.deb".into(),
+                sha256: "0".repeat(64),
+                size: 1,
+                content_type: "application/vnd.debian.binary-package".into(),
+                metadata: serde_json::json!({}),
+                uploaded_at: 0,
+            }],
+        };
+        let mut snap = Snapshot::default();
+        snap.upsert(record(1, "unstable/main"));
+        snap.upsert(record(2, "stable/main"));
+        snap.upsert(record(2, "stable/main"));
+        snap.remove(1);
+        assert!(snap.holds("pool/main/h/hello/hello.deb"));
+        snap.remove(2);
+        assert!(!snap.holds("pool/main/h/hello/hello.deb"));
     }
 
     /// A path that leaves, comes back and leaves again is answered by the

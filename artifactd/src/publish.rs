@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use artifactd_provider_api::{IndexBody, RenderInput};
+use artifactd_provider_api::RenderInput;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
@@ -30,6 +30,8 @@ use crate::registry::Registry;
 use crate::signing::{KeyAlgorithm, RepoSigner};
 use crate::state::{IndexSetView, ManifestEntry, RepoState, Repos};
 use crate::storage::{Storage, StorageKey};
+
+mod entries;
 
 /// Where a repository's publishing stands, as seen by this instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -400,14 +402,16 @@ impl Publisher {
                     now,
                 })?;
                 let entries = match deltas {
-                    Some(deltas) => PackageEntries::Changed {
-                        changes: package_changes(deltas, &snap),
+                    Some(deltas) => entries::PackageEntries::Changed {
+                        changes: entries::package_changes(deltas, &snap),
                         // Debug builds (the tests) check the shortcut against
                         // the whole snapshot at every publish.
                         #[cfg(debug_assertions)]
                         all: crate::state::package_entries(&snap.packages),
                     },
-                    None => PackageEntries::All(crate::state::package_entries(&snap.packages)),
+                    None => {
+                        entries::PackageEntries::All(crate::state::package_entries(&snap.packages))
+                    }
                 };
                 Ok::<_, Error>((files, entries, snap.packages.len(), sections))
             })
@@ -418,8 +422,8 @@ impl Publisher {
         let mut expected: Option<Vec<(String, ManifestEntry)>> = None;
         let (mut manifest, package_changes): (HashMap<String, ManifestEntry>, _) =
             match package_entries {
-                PackageEntries::All(all) => (all.into_iter().collect(), None),
-                PackageEntries::Changed {
+                entries::PackageEntries::All(all) => (all.into_iter().collect(), None),
+                entries::PackageEntries::Changed {
                     changes,
                     #[cfg(debug_assertions)]
                     all,
@@ -437,85 +441,7 @@ impl Publisher {
                 ManifestEntry::Sections { sections },
             );
         }
-        let mut bodies: HashMap<String, Bytes> = HashMap::new();
-        // Composite files' parts, to serve from memory without reading them back.
-        let mut composite: HashMap<String, Vec<Bytes>> = HashMap::new();
-        let mut aliases: Vec<(String, String, String)> = Vec::new();
-        for f in files {
-            artifactd_provider_api::validate_relative_path(&f.path)
-                .map_err(|e| Error::Internal(format!("provider rendered a bad path: {e}")))?;
-            let (bytes, sha256, template) = match f.body {
-                IndexBody::Bytes(bytes) => {
-                    let sha = hex::encode(Sha256::digest(&bytes));
-                    (bytes, sha, false)
-                }
-                IndexBody::Hashed { bytes, sha256 } => {
-                    debug_assert_eq!(sha256, hex::encode(Sha256::digest(&bytes)), "{}", f.path);
-                    (bytes, sha256, false)
-                }
-                IndexBody::Template(bytes) => {
-                    let sha = hex::encode(Sha256::digest(&bytes));
-                    (bytes, sha, true)
-                }
-                IndexBody::Alias(target) => {
-                    aliases.push((f.path, target, f.content_type));
-                    continue;
-                }
-                IndexBody::Redirect(target) => {
-                    manifest.insert(f.path, ManifestEntry::Redirect { redirect: target });
-                    continue;
-                }
-                IndexBody::Parts(parts) => {
-                    let mut id = Sha256::new();
-                    let mut size = 0u64;
-                    for p in &parts {
-                        debug_assert_eq!(p.sha256, hex::encode(Sha256::digest(&p.bytes)));
-                        id.update(p.sha256.as_bytes());
-                        size += p.bytes.len() as u64;
-                    }
-                    let hashes = parts.iter().map(|p| p.sha256.clone()).collect();
-                    let mut pieces = Vec::with_capacity(parts.len());
-                    for p in parts {
-                        let b = bodies
-                            .entry(p.sha256)
-                            .or_insert_with(|| Bytes::from_owner(p.bytes));
-                        pieces.push(b.clone());
-                    }
-                    let sha256 = format!("parts-{}", hex::encode(id.finalize()));
-                    composite.insert(sha256.clone(), pieces);
-                    manifest.insert(
-                        f.path,
-                        ManifestEntry::File {
-                            sha256,
-                            size,
-                            content_type: f.content_type,
-                            template: false,
-                            parts: hashes,
-                        },
-                    );
-                    continue;
-                }
-            };
-            let entry = ManifestEntry::File {
-                sha256: sha256.clone(),
-                size: bytes.len() as u64,
-                content_type: f.content_type,
-                template,
-                parts: Vec::new(),
-            };
-            bodies.entry(sha256).or_insert_with(|| Bytes::from(bytes));
-            manifest.insert(f.path, entry);
-        }
-        for (path, target, alias_type) in aliases {
-            let mut entry = manifest.get(&target).cloned().ok_or_else(|| {
-                Error::Internal(format!("{path} aliases {target}, which was not rendered"))
-            })?;
-            // Same bytes, possibly served as another media type.
-            if let ManifestEntry::File { content_type, .. } = &mut entry {
-                *content_type = alias_type;
-            }
-            manifest.insert(path, entry);
-        }
+        let entries::Rendered { bodies, composite } = entries::add_rendered(&mut manifest, files)?;
         let repo_id = state.info.id;
         // Only what differs from the current set is new: its changed
         // entries' bodies and the tree nodes on the way to them.
@@ -811,40 +737,4 @@ impl Publisher {
             }
         }
     }
-}
-
-/// The package entries of a publish: all of them, or only the changed ones.
-enum PackageEntries {
-    All(Vec<(String, ManifestEntry)>),
-    Changed {
-        changes: HashMap<String, Option<ManifestEntry>>,
-        #[cfg(debug_assertions)]
-        all: Vec<(String, ManifestEntry)>,
-    },
-}
-
-/// The manifest changes `deltas` make to package entries: every entry of a
-/// package's old state goes, unless a package of `snap` (the state after
-/// them) still holds that file path, then every entry of its new state
-/// comes (a path one package left and another took stays).
-fn package_changes(
-    deltas: Vec<crate::state::PackageDelta>,
-    snap: &crate::state::Snapshot,
-) -> HashMap<String, Option<ManifestEntry>> {
-    let mut out = HashMap::new();
-    for d in &deltas {
-        for (path, entry) in crate::state::package_entries(d.before.as_slice()) {
-            // Same path, same bytes: a package that still holds it keeps it.
-            if matches!(entry, ManifestEntry::Blob { .. }) && snap.holds(&path) {
-                continue;
-            }
-            out.insert(path, None);
-        }
-    }
-    for d in deltas {
-        for (path, entry) in crate::state::package_entries(d.after.as_slice()) {
-            out.insert(path, Some(entry));
-        }
-    }
-    out
 }

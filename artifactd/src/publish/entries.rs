@@ -1,0 +1,141 @@
+//! What a publish adds to its manifest: the provider's rendered files as
+//! entries (with the bodies to store and a composite's parts to serve from
+//! memory), and the package entries, whole or from the change set.
+
+use std::collections::HashMap;
+
+use artifactd_provider_api::{IndexBody, IndexFile};
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::state::{ManifestEntry, PackageDelta, Snapshot};
+
+/// The bytes a render produced, by hash.
+pub(super) struct Rendered {
+    pub bodies: HashMap<String, Bytes>,
+    /// Composite files' parts, to serve from memory without reading them back.
+    pub composite: HashMap<String, Vec<Bytes>>,
+}
+
+/// Adds an entry per rendered file to `manifest`.
+pub(super) fn add_rendered(
+    manifest: &mut HashMap<String, ManifestEntry>,
+    files: Vec<IndexFile>,
+) -> Result<Rendered> {
+    let mut bodies: HashMap<String, Bytes> = HashMap::new();
+    let mut composite: HashMap<String, Vec<Bytes>> = HashMap::new();
+    let mut aliases: Vec<(String, String, String)> = Vec::new();
+    for f in files {
+        artifactd_provider_api::validate_relative_path(&f.path)
+            .map_err(|e| Error::Internal(format!("provider rendered a bad path: {e}")))?;
+        let (bytes, sha256, template) = match f.body {
+            IndexBody::Bytes(bytes) => {
+                let sha = hex::encode(Sha256::digest(&bytes));
+                (bytes, sha, false)
+            }
+            IndexBody::Hashed { bytes, sha256 } => {
+                debug_assert_eq!(sha256, hex::encode(Sha256::digest(&bytes)), "{}", f.path);
+                (bytes, sha256, false)
+            }
+            IndexBody::Template(bytes) => {
+                let sha = hex::encode(Sha256::digest(&bytes));
+                (bytes, sha, true)
+            }
+            IndexBody::Alias(target) => {
+                aliases.push((f.path, target, f.content_type));
+                continue;
+            }
+            IndexBody::Redirect(target) => {
+                manifest.insert(f.path, ManifestEntry::Redirect { redirect: target });
+                continue;
+            }
+            IndexBody::Parts(parts) => {
+                let mut id = Sha256::new();
+                let mut size = 0u64;
+                for p in &parts {
+                    debug_assert_eq!(p.sha256, hex::encode(Sha256::digest(&p.bytes)));
+                    id.update(p.sha256.as_bytes());
+                    size += p.bytes.len() as u64;
+                }
+                let hashes = parts.iter().map(|p| p.sha256.clone()).collect();
+                let mut pieces = Vec::with_capacity(parts.len());
+                for p in parts {
+                    let b = bodies
+                        .entry(p.sha256)
+                        .or_insert_with(|| Bytes::from_owner(p.bytes));
+                    pieces.push(b.clone());
+                }
+                let sha256 = format!("parts-{}", hex::encode(id.finalize()));
+                composite.insert(sha256.clone(), pieces);
+                manifest.insert(
+                    f.path,
+                    ManifestEntry::File {
+                        sha256,
+                        size,
+                        content_type: f.content_type,
+                        template: false,
+                        parts: hashes,
+                    },
+                );
+                continue;
+            }
+        };
+        let entry = ManifestEntry::File {
+            sha256: sha256.clone(),
+            size: bytes.len() as u64,
+            content_type: f.content_type,
+            template,
+            parts: Vec::new(),
+        };
+        bodies.entry(sha256).or_insert_with(|| Bytes::from(bytes));
+        manifest.insert(f.path, entry);
+    }
+    for (path, target, alias_type) in aliases {
+        let mut entry = manifest.get(&target).cloned().ok_or_else(|| {
+            Error::Internal(format!("{path} aliases {target}, which was not rendered"))
+        })?;
+        // Same bytes, possibly served as another media type.
+        if let ManifestEntry::File { content_type, .. } = &mut entry {
+            *content_type = alias_type;
+        }
+        manifest.insert(path, entry);
+    }
+    Ok(Rendered { bodies, composite })
+}
+
+/// The package entries of a publish: all of them, or only the changed ones.
+pub(super) enum PackageEntries {
+    All(Vec<(String, ManifestEntry)>),
+    Changed {
+        changes: HashMap<String, Option<ManifestEntry>>,
+        #[cfg(debug_assertions)]
+        all: Vec<(String, ManifestEntry)>,
+    },
+}
+
+/// The manifest changes `deltas` make to package entries: every entry of a
+/// package's old state goes, unless a package of `snap` (the state after
+/// them) still holds that file path, then every entry of its new state
+/// comes (a path one package left and another took stays).
+pub(super) fn package_changes(
+    deltas: Vec<PackageDelta>,
+    snap: &Snapshot,
+) -> HashMap<String, Option<ManifestEntry>> {
+    let mut out = HashMap::new();
+    for d in &deltas {
+        for (path, entry) in crate::state::package_entries(d.before.as_slice()) {
+            // Same path, same bytes: a package that still holds it keeps it.
+            if matches!(entry, ManifestEntry::Blob { .. }) && snap.holds(&path) {
+                continue;
+            }
+            out.insert(path, None);
+        }
+    }
+    for d in deltas {
+        for (path, entry) in crate::state::package_entries(d.after.as_slice()) {
+            out.insert(path, Some(entry));
+        }
+    }
+    out
+}

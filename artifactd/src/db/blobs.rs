@@ -71,23 +71,14 @@ impl Db {
             if updated.rows_affected == 1 {
                 return Ok(Claim::Held);
             }
-            let row = blob_pin::ActiveModel {
-                sha256: Set(sha256.to_owned()),
-                doomed: Set(false),
-                holder: Set(holder.to_owned()),
-                until: Set(until),
-            };
-            match blob_pin::Entity::insert(row).exec(&self.conn).await {
-                Ok(_) => return Ok(Claim::Held),
-                Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                    // A row appeared or was there: doomed, or claimed by
-                    // another upload since the update (then update again).
-                    match blob_pin::Entity::find_by_id(sha256).one(&self.conn).await? {
-                        Some(r) if r.doomed => return Ok(Claim::Doomed),
-                        _ => continue,
-                    }
-                }
-                Err(e) => return Err(e.into()),
+            if self.insert_pin(sha256, false, holder, until).await? {
+                return Ok(Claim::Held);
+            }
+            // A row appeared or was there: doomed, or claimed by another
+            // upload since the update (then update again).
+            match blob_pin::Entity::find_by_id(sha256).one(&self.conn).await? {
+                Some(r) if r.doomed => return Ok(Claim::Doomed),
+                _ => continue,
             }
         }
     }
@@ -123,20 +114,8 @@ impl Db {
         if updated.rows_affected == 1 {
             return Ok(true);
         }
-        let row = blob_pin::ActiveModel {
-            sha256: Set(sha256.to_owned()),
-            doomed: Set(true),
-            holder: Set(holder.to_owned()),
-            until: Set(now),
-        };
-        match blob_pin::Entity::insert(row).exec(&self.conn).await {
-            Ok(_) => Ok(true),
-            // Claimed (or doomed by another collector) meanwhile.
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                Ok(false)
-            }
-            Err(e) => Err(e.into()),
-        }
+        // Refused if claimed (or doomed by another collector) meanwhile.
+        self.insert_pin(sha256, true, holder, now).await
     }
 
     /// Drops a doomed blob's row once its object is gone (or once it turned
@@ -190,10 +169,22 @@ impl Db {
         if updated.rows_affected == 1 {
             return Ok(true);
         }
+        self.insert_pin(SWEEP_ROW, false, owner, until).await
+    }
+
+    /// Inserts a pin row; `false` if one exists already (the primary key
+    /// makes the insert exclusive).
+    async fn insert_pin(
+        &self,
+        sha256: &str,
+        doomed: bool,
+        holder: &str,
+        until: i64,
+    ) -> Result<bool> {
         let row = blob_pin::ActiveModel {
-            sha256: Set(SWEEP_ROW.to_owned()),
-            doomed: Set(false),
-            holder: Set(owner.to_owned()),
+            sha256: Set(sha256.to_owned()),
+            doomed: Set(doomed),
+            holder: Set(holder.to_owned()),
             until: Set(until),
         };
         match blob_pin::Entity::insert(row).exec(&self.conn).await {

@@ -60,9 +60,12 @@ pub async fn get(
     let mut resp = match serve(&app, &req, &state, found, frozen.is_some(), &shown, missing).await {
         // Clients never read a directory; a browser is shown its listing.
         Err(Error::NotFound { .. })
-            if frozen.is_none()
-                && super::ui::wants_html(&req)
-                && let Some(listing) = super::ui::directory_listing(&state, &path) =>
+            if super::ui::wants_html(&req)
+                && let Some(listing) = super::ui::directory_listing(
+                    &state,
+                    frozen.as_deref().map(|v| (repo_name.as_str(), v)),
+                    &path,
+                ) =>
         {
             return Ok(HttpResponse::Found()
                 .insert_header((header::LOCATION, listing))

@@ -749,17 +749,27 @@ pub async fn html_errors(
 
 /// Where a browser asking for a directory of the published tree (which
 /// clients never read as such) is sent to see its listing.
-pub fn directory_listing(state: &RepoState, path: &str) -> Option<String> {
+pub fn directory_listing(
+    state: &RepoState,
+    frozen: Option<(&str, &crate::history::FrozenView)>,
+    path: &str,
+) -> Option<String> {
     let dir = if path.is_empty() || path.ends_with('/') {
         path.to_owned()
     } else {
         return None;
     };
-    (!state.list_dir(&dir).is_empty()).then(|| {
+    let (shown, empty) = match frozen {
+        Some((shown, view)) => (
+            shown.to_owned(),
+            super::ui_history::list_frozen(view.current(), &dir).is_empty(),
+        ),
+        None => (state.info.name.clone(), state.list_dir(&dir).is_empty()),
+    };
+    (!empty).then(|| {
         format!(
-            "/repos/{}/{}/files/{}",
+            "/repos/{}/{shown}/files/{}",
             state.info.provider,
-            state.info.name,
             percent_encoding::utf8_percent_encode(&dir, PATH)
         )
     })

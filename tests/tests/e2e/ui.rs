@@ -735,6 +735,42 @@ async fn snapshots_and_channels_are_listed_and_browsable(backend: Backend) {
         location("/repos/tar/rel@stable").await,
         "/repos/tar/rel@stable/files/"
     );
+    // A browser at a directory of the read path (apt's `dists/`: tar
+    // serves its directories as index.json) is shown the snapshot's listing.
+    let r = server
+        .upload(
+            "provider=apt&reponame=os&dist=bookworm",
+            &[("hello.deb", make_deb("hello", "1.0", "amd64", ""))],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = server
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/repos/apt/os/snapshots",
+            ADMIN_TOKEN,
+            Some(serde_json::json!({ "name": "s1" })),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let r = no_follow
+        .get(page("/repo/apt/os@s1/dists/"))
+        .header("accept", BROWSER_ACCEPT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "/repos/apt/os@s1/files/dists/");
+    let r = no_follow
+        .get(page("/repo/apt/os@s1/dists/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        404,
+        "clients other than browsers get no listing"
+    );
 
     // The channel: where it points now (s2, so 2.0 too).
     let stable = b.dom(&page("/repos/tar/rel@stable/files/tool/")).await;

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use artifactd_provider_api::RenderInput;
+use artifactd_provider_api::{PackageChange, RenderChanges, RenderInput};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
@@ -387,12 +387,13 @@ impl Publisher {
             Some(ManifestEntry::Sections { sections }) => sections.into_iter().collect(),
             _ => Default::default(),
         };
-        let (files, package_entries, package_count, sections) =
+        use entries::Rendering;
+        let (rendering, package_entries, package_count, sections) =
             tokio::task::spawn_blocking(move || {
                 let snap = render_state.snapshot.lock().expect("lock");
-                sections.extend(snap.packages.iter().map(|p| p.section.clone()));
+                sections.extend(snap.sections().map(str::to_owned));
                 let sections: Vec<String> = sections.into_iter().collect();
-                let files = provider.render(&RenderInput {
+                let input = RenderInput {
                     repo: &info,
                     packages: &snap.packages,
                     sections: &sections,
@@ -400,12 +401,38 @@ impl Publisher {
                         .as_ref()
                         .map(|s| s as &dyn artifactd_provider_api::Signer),
                     now,
-                })?;
+                    seq: upto,
+                };
+                let delta = match &deltas {
+                    Some(deltas) => {
+                        let packages: Vec<PackageChange<'_>> = deltas
+                            .iter()
+                            .map(|d| PackageChange {
+                                before: d.before.as_ref(),
+                                after: d.after.as_ref(),
+                            })
+                            .collect();
+                        let changes = RenderChanges {
+                            since: from_seq,
+                            packages: &packages,
+                        };
+                        provider.render_changes(&input, &changes)?
+                    }
+                    None => None,
+                };
+                let rendering = match delta {
+                    Some(delta) => Rendering::Delta {
+                        delta,
+                        // Debug builds (the tests) check the delta against
+                        // a full render at every publish.
+                        #[cfg(debug_assertions)]
+                        full: provider.render(&input)?,
+                    },
+                    None => Rendering::Full(provider.render(&input)?),
+                };
                 let entries = match deltas {
                     Some(deltas) => entries::PackageEntries::Changed {
                         changes: entries::package_changes(deltas, &snap),
-                        // Debug builds (the tests) check the shortcut against
-                        // the whole snapshot at every publish.
                         #[cfg(debug_assertions)]
                         all: crate::state::package_entries(&snap.packages),
                     },
@@ -413,7 +440,7 @@ impl Publisher {
                         entries::PackageEntries::All(crate::state::package_entries(&snap.packages))
                     }
                 };
-                Ok::<_, Error>((files, entries, snap.packages.len(), sections))
+                Ok::<_, Error>((rendering, entries, snap.packages.len(), sections))
             })
             .await??;
 
@@ -441,7 +468,6 @@ impl Publisher {
                 ManifestEntry::Sections { sections },
             );
         }
-        let entries::Rendered { bodies, composite } = entries::add_rendered(&mut manifest, files)?;
         let repo_id = state.info.id;
         // Only what differs from the current set is new: its changed
         // entries' bodies and the tree nodes on the way to them.
@@ -452,35 +478,26 @@ impl Publisher {
                 (t, Some(root))
             }
         };
-        let mut changes: Vec<(String, Option<ManifestEntry>)> = Vec::new();
-        let mut known: std::collections::HashSet<&str> = std::collections::HashSet::new();
-        for (path, entry) in &manifest {
-            match previous.get(path) {
-                Some(old) if old == entry => {}
-                old => {
-                    if let Some(ManifestEntry::File { sha256, parts, .. }) = old {
-                        known.insert(sha256);
-                        known.extend(parts.iter().map(String::as_str));
-                    }
-                    changes.push((path.clone(), Some(entry.clone())));
+        #[cfg(debug_assertions)]
+        let mut full_render: Option<Vec<artifactd_provider_api::IndexFile>> = None;
+        let (files, removed) = match rendering {
+            Rendering::Full(files) => (files, None),
+            Rendering::Delta {
+                delta,
+                #[cfg(debug_assertions)]
+                full,
+            } => {
+                #[cfg(debug_assertions)]
+                {
+                    full_render = Some(full);
                 }
+                (delta.files, Some(delta.removed))
             }
-        }
-        for (path, entry) in previous.iter() {
-            let package = matches!(
-                entry,
-                ManifestEntry::Blob { .. } | ManifestEntry::Package { .. }
-            );
-            // With the package changes at hand, package entries are theirs.
-            if (!package || package_changes.is_none()) && !manifest.contains_key(path) {
-                changes.push((path.to_owned(), None));
-            }
-        }
-        for (path, entry) in package_changes.into_iter().flatten() {
-            if previous.get(&path) != entry.as_ref() {
-                changes.push((path, entry));
-            }
-        }
+        };
+        let entries::Rendered { bodies, composite } =
+            entries::add_rendered(&mut manifest, files, Some(&previous))?;
+        let entries::TreeChanges { changes, known } =
+            entries::tree_changes(&previous, &manifest, removed, package_changes);
         let mut wanted: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for (_, entry) in &changes {
             if let Some(ManifestEntry::File { sha256, parts, .. }) = entry {
@@ -492,7 +509,7 @@ impl Publisher {
         }
         let to_store: Vec<(StorageKey, Bytes)> = wanted
             .into_iter()
-            .filter(|sha| !known.contains(sha))
+            .filter(|sha| !known.contains(*sha))
             .filter_map(|sha| bodies.get(sha).map(|b| (sha, b)))
             .map(|(sha, bytes)| {
                 (
@@ -537,6 +554,10 @@ impl Publisher {
                     "incremental package entries diverged from the snapshot".into(),
                 ));
             }
+        }
+        #[cfg(debug_assertions)]
+        if let Some(full) = full_render {
+            entries::check_delta(&tree, full)?;
         }
         nodes.extend(empty_root);
         let stored_nodes = nodes.len();
@@ -592,7 +613,7 @@ impl Publisher {
                 }
             }
         }
-        state.install_published(Arc::new(view), upto, self.repos.grace());
+        state.install_published(view, upto, self.repos.grace());
         Ok(Some(Published {
             seq: upto,
             generation: row.generation,

@@ -33,9 +33,17 @@ use crate::tree::{NodeCache, NodeHash};
 pub struct IndexSetView {
     pub generation: i64,
     pub tree: ManifestTree,
-    /// Bodies held in memory, by `sha256` of the entry: only the current
-    /// set keeps any.
-    bodies: Mutex<HashMap<String, Arc<Body>>>,
+    /// Bodies held in memory, by `sha256` of the entry; shared with the
+    /// sets before and after this one, since most bodies stay.
+    bodies: Arc<Mutex<Bodies>>,
+}
+
+/// The bodies a line of successive sets holds, kept for the newest.
+#[derive(Debug, Default)]
+struct Bodies {
+    /// The newest set's: an older one reading adds nothing.
+    generation: i64,
+    map: HashMap<String, Arc<Body>>,
 }
 
 /// What this instance holds of one index file's bytes.
@@ -58,8 +66,32 @@ impl IndexSetView {
         IndexSetView {
             generation,
             tree,
-            bodies: Mutex::default(),
+            bodies: Arc::new(Mutex::new(Bodies {
+                generation,
+                map: HashMap::new(),
+            })),
         }
+    }
+
+    /// Makes this set, which supersedes `previous`, hold what `previous`
+    /// held of the bodies it still serves, besides its own; the bodies of
+    /// replaced entries go. Costs what differs between the two trees.
+    pub fn inherit(&mut self, previous: &IndexSetView) {
+        let mut shared = previous.bodies.lock().expect("lock");
+        for (_, before, after) in previous.tree.diff(&self.tree) {
+            if let Some(ManifestEntry::File { sha256: old, .. }) = before {
+                let stays =
+                    matches!(after, Some(ManifestEntry::File { sha256, .. }) if sha256 == old);
+                if !stays {
+                    shared.map.remove(old);
+                }
+            }
+        }
+        let own = std::mem::take(&mut self.bodies.lock().expect("lock").map);
+        shared.map.extend(own);
+        shared.generation = self.generation;
+        drop(shared);
+        self.bodies = previous.bodies.clone();
     }
 
     pub fn entry(&self, path: &str) -> Option<&ManifestEntry> {
@@ -68,18 +100,18 @@ impl IndexSetView {
 
     /// What is held of the body with this `sha256`, if anything.
     pub fn body(&self, sha256: &str) -> Option<Arc<Body>> {
-        self.bodies.lock().expect("lock").get(sha256).cloned()
+        self.bodies.lock().expect("lock").map.get(sha256).cloned()
     }
 
     /// The holder for the body with this `sha256`, made if missing. Only
     /// for the current set.
     pub fn body_or_insert(&self, sha256: &str) -> Arc<Body> {
-        self.bodies
-            .lock()
-            .expect("lock")
-            .entry(sha256.to_owned())
-            .or_default()
-            .clone()
+        let mut bodies = self.bodies.lock().expect("lock");
+        if bodies.generation != self.generation {
+            // Superseded since the caller looked: hold nothing for it.
+            return bodies.map.get(sha256).cloned().unwrap_or_default();
+        }
+        bodies.map.entry(sha256.to_owned()).or_default().clone()
     }
 
     /// What `path` answers with in this set alone, package files included:
@@ -232,6 +264,8 @@ pub struct Snapshot {
     /// How many live packages hold each file path (copies within a
     /// repository can share one, as apt's pool does).
     paths: HashMap<String, usize>,
+    /// How many live packages each section holds.
+    sections: std::collections::BTreeMap<String, usize>,
 }
 
 impl Snapshot {
@@ -262,6 +296,17 @@ impl Snapshot {
     }
 
     fn count(&mut self, p: &PackageRecord, add: bool) {
+        match add {
+            true => *self.sections.entry(p.section.clone()).or_default() += 1,
+            false => {
+                if let Some(n) = self.sections.get_mut(&p.section) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.sections.remove(&p.section);
+                    }
+                }
+            }
+        }
         for f in &p.files {
             match add {
                 true => *self.paths.entry(f.path.clone()).or_default() += 1,
@@ -275,6 +320,11 @@ impl Snapshot {
                 }
             }
         }
+    }
+
+    /// The sections live packages are in, sorted.
+    pub fn sections(&self) -> impl Iterator<Item = &str> {
+        self.sections.keys().map(String::as_str)
     }
 
     /// Whether a live package holds `path`.
@@ -417,17 +467,18 @@ impl RepoState {
 
     /// Installs a set this instance just published; what the set before
     /// it served and it does not stays served for the grace period.
-    pub fn install_published(&self, set: Arc<IndexSetView>, published_seq: i64, grace: Duration) {
+    pub fn install_published(&self, mut set: IndexSetView, published_seq: i64, grace: Duration) {
         let mut view = self.serve.write().expect("lock");
         if set.generation <= view.generation {
             return;
         }
         if let Some(previous) = view.current.take() {
             view.depart(departures(&previous.tree, &set.tree), crate::db::now_ms());
+            set.inherit(&previous);
         }
         view.generation = set.generation;
         view.published_seq = published_seq;
-        view.current = Some(set);
+        view.current = Some(Arc::new(set));
         view.prune_departed(grace);
         view.checked_at = Some(Instant::now());
     }

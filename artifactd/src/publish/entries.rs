@@ -2,14 +2,55 @@
 //! entries (with the bodies to store and a composite's parts to serve from
 //! memory), and the package entries, whole or from the change set.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use artifactd_provider_api::{IndexBody, IndexFile};
+use artifactd_provider_api::{IndexBody, IndexFile, RenderDelta};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::state::{ManifestEntry, PackageDelta, Snapshot};
+use crate::state::{ManifestEntry, ManifestTree, PackageDelta, Snapshot};
+
+/// What a provider rendered for a publish.
+pub(super) enum Rendering {
+    /// Every index file.
+    Full(Vec<IndexFile>),
+    /// What changed since the current set's render.
+    Delta {
+        delta: RenderDelta,
+        /// The same render in full, to check the delta against.
+        #[cfg(debug_assertions)]
+        full: Vec<IndexFile>,
+    },
+}
+
+/// Whether `tree`, built from an incremental render, holds exactly the
+/// index entries of the full render `full`.
+#[cfg(debug_assertions)]
+pub(super) fn check_delta(tree: &ManifestTree, full: Vec<IndexFile>) -> Result<()> {
+    let mut expected = HashMap::new();
+    add_rendered(&mut expected, full, None)?;
+    let index_entries = tree
+        .iter()
+        .filter(|(_, e)| {
+            matches!(
+                e,
+                ManifestEntry::File { .. } | ManifestEntry::Redirect { .. }
+            )
+        })
+        .count();
+    let wrong = expected.iter().find(|(p, e)| tree.get(p) != Some(*e));
+    match (wrong, index_entries == expected.len()) {
+        (None, true) => Ok(()),
+        (Some((path, _)), _) => Err(Error::Internal(format!(
+            "incremental render diverged from a full one at {path}"
+        ))),
+        (None, false) => Err(Error::Internal(format!(
+            "incremental render left {index_entries} index entries, a full one {}",
+            expected.len()
+        ))),
+    }
+}
 
 /// The bytes a render produced, by hash.
 pub(super) struct Rendered {
@@ -18,10 +59,13 @@ pub(super) struct Rendered {
     pub composite: HashMap<String, Vec<Bytes>>,
 }
 
-/// Adds an entry per rendered file to `manifest`.
+/// Adds an entry per rendered file to `manifest`. An alias whose target
+/// was not rendered (an incremental render's unchanged file) takes the
+/// target's entry from `unchanged`.
 pub(super) fn add_rendered(
     manifest: &mut HashMap<String, ManifestEntry>,
     files: Vec<IndexFile>,
+    unchanged: Option<&ManifestTree>,
 ) -> Result<Rendered> {
     let mut bodies: HashMap<String, Bytes> = HashMap::new();
     let mut composite: HashMap<String, Vec<Bytes>> = HashMap::new();
@@ -92,7 +136,10 @@ pub(super) fn add_rendered(
         manifest.insert(f.path, entry);
     }
     for (path, target, alias_type) in aliases {
-        let mut entry = manifest.get(&target).cloned().ok_or_else(|| {
+        let found = manifest
+            .get(&target)
+            .or_else(|| unchanged.and_then(|t| t.get(&target)));
+        let mut entry = found.cloned().ok_or_else(|| {
             Error::Internal(format!("{path} aliases {target}, which was not rendered"))
         })?;
         // Same bytes, possibly served as another media type.
@@ -138,4 +185,72 @@ pub(super) fn package_changes(
         }
     }
     out
+}
+
+/// What a publish changes in the manifest tree, and the index objects the
+/// entries it replaces already stored (those need not be stored again).
+pub(super) struct TreeChanges {
+    pub changes: Vec<(String, Option<ManifestEntry>)>,
+    pub known: HashSet<String>,
+}
+
+/// The changes from `previous` to a publish's entries: `manifest`, its
+/// rendered files (and sections); `removed`, for an incremental render,
+/// the paths it dropped (else every index entry `manifest` lacks goes);
+/// `packages`, the package entries' changes when known (else package
+/// entries are in `manifest`, and those it lacks go).
+pub(super) fn tree_changes(
+    previous: &ManifestTree,
+    manifest: &HashMap<String, ManifestEntry>,
+    removed: Option<Vec<String>>,
+    packages: Option<HashMap<String, Option<ManifestEntry>>>,
+) -> TreeChanges {
+    let mut changes: Vec<(String, Option<ManifestEntry>)> = Vec::new();
+    let mut known = HashSet::new();
+    let mut replaced = |old: Option<&ManifestEntry>| {
+        if let Some(ManifestEntry::File { sha256, parts, .. }) = old {
+            known.insert(sha256.clone());
+            known.extend(parts.iter().cloned());
+        }
+    };
+    for (path, entry) in manifest {
+        match previous.get(path) {
+            Some(old) if old == entry => {}
+            old => {
+                replaced(old);
+                changes.push((path.clone(), Some(entry.clone())));
+            }
+        }
+    }
+    let is_package = |e: &ManifestEntry| {
+        matches!(
+            e,
+            ManifestEntry::Blob { .. } | ManifestEntry::Package { .. }
+        )
+    };
+    match removed {
+        Some(removed) => {
+            for path in removed {
+                if !manifest.contains_key(&path)
+                    && previous.get(&path).is_some_and(|e| !is_package(e))
+                {
+                    changes.push((path, None));
+                }
+            }
+        }
+        None => {
+            for (path, entry) in previous.iter() {
+                // With the package changes at hand, package entries are theirs.
+                if (!is_package(entry) || packages.is_none()) && !manifest.contains_key(path) {
+                    changes.push((path.to_owned(), None));
+                }
+            }
+        }
+    }
+    for (path, entry) in packages.into_iter().flatten() {
+        if previous.get(&path) != entry.as_ref() {
+            changes.push((path, entry));
+        }
+    }
+    TreeChanges { changes, known }
 }

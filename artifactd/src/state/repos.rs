@@ -167,10 +167,14 @@ impl Repos {
             }
             view.prune_departed(self.grace);
             if let Some((generation, tree)) = newest {
-                view.current = Some(Arc::new(IndexSetView::new(generation, tree)));
+                let mut set = IndexSetView::new(generation, tree);
+                if let Some(held) = &view.current {
+                    set.inherit(held);
+                }
+                view.current = Some(Arc::new(set));
                 view.generation = generation;
+                view.published_seq = row.published_seq;
             }
-            view.published_seq = row.published_seq;
             view.checked_at = Some(Instant::now());
         } else {
             state.serve.write().expect("lock").checked_at = Some(Instant::now());

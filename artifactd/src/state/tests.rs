@@ -13,10 +13,10 @@ fn file(sha: &str) -> ManifestEntry {
     }
 }
 
-fn set(generation: i64, manifest: Manifest) -> Arc<IndexSetView> {
+fn set(generation: i64, manifest: Manifest) -> IndexSetView {
     let (empty, _) = ManifestTree::empty();
     let (tree, _) = empty.apply(manifest.into_iter().map(|(k, v)| (k, Some(v))).collect());
-    Arc::new(IndexSetView::new(generation, tree))
+    IndexSetView::new(generation, tree)
 }
 
 fn state() -> RepoState {
@@ -142,9 +142,12 @@ fn shared_paths_are_held_until_the_last_holder_goes() {
 fn departures_follow_the_newest_set_and_hold_no_trees() {
     let s = state();
     let grace = Duration::from_secs(60);
-    let one = set(1, Manifest::from([("p".to_owned(), file("1"))]));
-    let weak = Arc::downgrade(&one);
-    s.install_published(one, 1, grace);
+    s.install_published(
+        set(1, Manifest::from([("p".to_owned(), file("1"))])),
+        1,
+        grace,
+    );
+    let weak = Arc::downgrade(&s.current_set().unwrap());
     s.install_published(set(2, Manifest::new()), 2, grace);
     assert!(weak.upgrade().is_none(), "a superseded set is still held");
     s.install_published(
@@ -260,4 +263,42 @@ fn removed_files_stay_readable_for_the_grace_period() {
     assert!(matches!(s.lookup("x", Duration::ZERO), Lookup::Missing));
     s.purge_gone(Duration::ZERO);
     assert!(s.serve.read().unwrap().files.is_empty());
+}
+
+/// A set keeps the bodies its predecessor held of entries it still has,
+/// drops those of replaced entries, and a superseded set adds none.
+#[test]
+fn bodies_stay_with_the_entries_that_stay() {
+    let s = state();
+    let grace = Duration::from_secs(60);
+    let hold = |set: &IndexSetView, sha: &str| {
+        set.body_or_insert(sha)
+            .cached
+            .set(Bytes::from(sha.to_owned()))
+            .unwrap();
+    };
+    let first = set(
+        1,
+        Manifest::from([("a".to_owned(), file("1")), ("b".to_owned(), file("2"))]),
+    );
+    hold(&first, "1");
+    hold(&first, "2");
+    s.install_published(first, 1, grace);
+    let old = s.current_set().unwrap();
+    let second = set(
+        2,
+        Manifest::from([("a".to_owned(), file("1")), ("b".to_owned(), file("3"))]),
+    );
+    hold(&second, "3");
+    s.install_published(second, 2, grace);
+    let now = s.current_set().unwrap();
+    assert!(
+        now.body("1").is_some_and(|b| b.cached.get().is_some()),
+        "kept"
+    );
+    assert!(now.body("3").is_some(), "its own");
+    assert!(now.body("2").is_none(), "replaced");
+    // A reader still on the old set holds nothing new for it.
+    assert!(old.body_or_insert("2").cached.get().is_none());
+    assert!(now.body("2").is_none());
 }

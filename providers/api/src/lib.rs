@@ -88,6 +88,27 @@ pub trait Provider: Send + Sync + 'static {
     /// Paths are relative to `/repo/<provider>/<repo>/`.
     fn render(&self, input: &RenderInput<'_>) -> Result<Vec<IndexFile>, ProviderError>;
 
+    /// Renders only what `changes` touch: the files that differ from, or
+    /// are missing in, what [`Provider::render`] gave for the repository's
+    /// packages at `changes.since`, and the paths of those files that are
+    /// gone. `Ok(None)` when the provider does not hold what that earlier
+    /// render needs (it renders incrementally only from its own last
+    /// render of the repository at exactly that `seq`); the server then
+    /// renders in full. Applied to the files of the render at `since`, the
+    /// answer must give exactly what [`Provider::render`] gives for `input`.
+    ///
+    /// The server calls this only when its current index set was rendered
+    /// from the packages at `since`. The default renders nothing
+    /// incrementally.
+    fn render_changes(
+        &self,
+        input: &RenderInput<'_>,
+        changes: &RenderChanges<'_>,
+    ) -> Result<Option<RenderDelta>, ProviderError> {
+        let _ = (input, changes);
+        Ok(None)
+    }
+
     /// Maps a requested path (relative to `/repo/<provider>/<repo>/`) to the
     /// published index file or package file that answers it.
     ///
@@ -329,6 +350,35 @@ pub struct RenderInput<'a> {
     /// Milliseconds since the Unix epoch, the same for every file of one
     /// publish (for `Date:` fields and the like).
     pub now: i64,
+    /// The repository's change counter the packages are at: two renders of
+    /// one repository with the same `seq` see the same packages. What
+    /// [`RenderChanges::since`] refers to.
+    pub seq: i64,
+}
+
+/// How the packages of a render differ from those of an earlier one.
+#[derive(Debug)]
+pub struct RenderChanges<'a> {
+    /// The [`RenderInput::seq`] of the earlier render.
+    pub since: i64,
+    /// Every package added, changed or removed since then, each once.
+    pub packages: &'a [PackageChange<'a>],
+}
+
+/// One package as it was and as it is: `before` absent for a new package,
+/// `after` absent for a removed one.
+#[derive(Debug, Clone, Copy)]
+pub struct PackageChange<'a> {
+    pub before: Option<&'a PackageRecord>,
+    pub after: Option<&'a PackageRecord>,
+}
+
+/// What [`Provider::render_changes`] answers: the files to add or replace,
+/// and the paths to drop.
+#[derive(Debug, Default, PartialEq)]
+pub struct RenderDelta {
+    pub files: Vec<IndexFile>,
+    pub removed: Vec<String>,
 }
 
 /// One rendered file of an index set.

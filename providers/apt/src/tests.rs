@@ -272,6 +272,7 @@ fn renders_signed_indices_with_all_in_every_arch() {
             packages: &records,
             signer: Some(&FakeSigner),
             now: 0,
+            seq: 0,
         })
         .unwrap();
     let bytes = |path: &str| -> Vec<u8> {

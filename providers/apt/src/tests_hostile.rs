@@ -220,6 +220,7 @@ fn render_records(records: &[PackageRecord]) -> Vec<IndexFile> {
             packages: records,
             signer: Some(&FakeSigner),
             now: 0,
+            seq: 0,
         })
         .unwrap()
 }

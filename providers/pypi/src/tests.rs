@@ -98,6 +98,7 @@ fn render_all(
         packages,
         signer: None,
         now: 0,
+        seq: 0,
     })
     .unwrap()
     .into_iter()

@@ -244,6 +244,7 @@ fn render(p: &RpmProvider, packages: &[PackageRecord]) -> Vec<IndexFile> {
         packages,
         signer: Some(&FakeSigner),
         now: 1_700_000_000_000,
+        seq: 0,
     })
     .unwrap()
 }

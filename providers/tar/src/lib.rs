@@ -15,8 +15,9 @@ use std::io::{self, BufReader, Read};
 
 use artifactd_provider_api::limits::Bounded;
 use artifactd_provider_api::{
-    IndexFile, NewFile, NewPackage, Provider, ProviderError, ReadRequest, RenderInput, Resolution,
-    Snippet, SnippetContext, UploadContext, UploadedFile, is_safe_segment,
+    IndexFile, NewFile, NewPackage, Provider, ProviderError, ReadRequest, RenderChanges,
+    RenderDelta, RenderInput, Resolution, Snippet, SnippetContext, UploadContext, UploadedFile,
+    is_safe_segment,
 };
 use serde_json::json;
 
@@ -327,6 +328,14 @@ impl Provider for TarProvider {
 
     fn render(&self, input: &RenderInput<'_>) -> Result<Vec<IndexFile>, ProviderError> {
         Ok(render::render_cached(input))
+    }
+
+    fn render_changes(
+        &self,
+        input: &RenderInput<'_>,
+        changes: &RenderChanges<'_>,
+    ) -> Result<Option<RenderDelta>, ProviderError> {
+        Ok(render::render_changes_cached(input, changes))
     }
 
     fn resolve(&self, path: &str, _req: &ReadRequest<'_>) -> Resolution {

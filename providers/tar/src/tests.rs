@@ -1,9 +1,11 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
 
 use super::*;
-use artifactd_provider_api::{FileRecord, IndexBody, PackageRecord, Part, RepoInfo};
+use artifactd_provider_api::{
+    FileRecord, IndexBody, PackageChange, PackageRecord, Part, RenderChanges, RepoInfo,
+};
 use serde_json::Value;
 
 fn repo() -> RepoInfo {
@@ -239,6 +241,7 @@ fn render_lists_versions_and_points_latest_at_newest() {
             packages: &packages,
             signer: None,
             now: 0,
+            seq: 0,
         })
         .unwrap();
     let get = |p: &str| {
@@ -377,6 +380,7 @@ fn render_with(
             packages,
             signer: None,
             now: 0,
+            seq: 0,
         },
     )
 }
@@ -586,6 +590,7 @@ fn output_does_not_depend_on_the_cache() {
         packages: &packages,
         signer: None,
         now: 0,
+        seq: 0,
     };
     assert_eq!(provider.render(&input).unwrap(), cold);
     assert_eq!(provider.render(&input).unwrap(), cold);
@@ -746,4 +751,150 @@ fn zip_sizes_that_overflow_when_summed_are_refused() {
     let f = upload(dir.path(), "ok-1.0.zip", &zip_claiming_sizes(&[10, 20]));
     let pkgs = ingest(None, None, &[f]).unwrap();
     assert_eq!(pkgs[0].files[0].metadata["unpacked_size"], 30);
+}
+
+fn input_at<'a>(repo: &'a RepoInfo, packages: &'a [PackageRecord], seq: i64) -> RenderInput<'a> {
+    RenderInput {
+        sections: &[],
+        repo,
+        packages,
+        signer: None,
+        now: 0,
+        seq,
+    }
+}
+
+fn by_path(files: Vec<IndexFile>) -> BTreeMap<String, IndexFile> {
+    files.into_iter().map(|f| (f.path.clone(), f)).collect()
+}
+
+#[test]
+fn incremental_renders_give_what_a_full_render_gives() {
+    let repo = repo();
+    let mut packages = corpus(300);
+    for (i, p) in packages.iter_mut().enumerate() {
+        p.id = i as i64 + 1;
+    }
+    let mut next_id = packages.len() as i64 + 1;
+    let (files, mut cache) = render::render(&Default::default(), &input_at(&repo, &packages, 0));
+    let mut published = by_path(files);
+    // A fixed LCG: the same steps on every run.
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut roll = |n: usize| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        ((state >> 33) as usize) % n
+    };
+    for seq in 1..=150 {
+        let old = packages.clone();
+        let mut changes: Vec<(Option<usize>, Option<usize>)> = Vec::new();
+        for _ in 0..1 + roll(3) {
+            match roll(4) {
+                // A new version of an existing name, or a new name.
+                0 | 1 => {
+                    let name = match roll(2) {
+                        0 => packages[roll(packages.len())].name.clone(),
+                        _ => format!("new-{seq}-{}", roll(1000)),
+                    };
+                    let mut p = record(&name, &format!("9.{seq}.{}", roll(100)), &["a.tar"]);
+                    p.id = next_id;
+                    next_id += 1;
+                    packages.push(p);
+                }
+                2 if packages.len() > 1 => {
+                    packages.swap_remove(roll(packages.len()));
+                }
+                _ => {
+                    let i = roll(packages.len());
+                    packages[i].uploaded_at += 1;
+                    packages[i].files[0].size += 1;
+                }
+            }
+        }
+        // Each package once, as it was and as it is.
+        let ids: BTreeSet<i64> = old.iter().chain(&packages).map(|p| p.id).collect();
+        for id in ids {
+            let before = old.iter().position(|p| p.id == id);
+            let after = packages.iter().position(|p| p.id == id);
+            let same = matches!((before, after), (Some(b), Some(a))
+                if old[b].uploaded_at == packages[a].uploaded_at);
+            if !same {
+                changes.push((before, after));
+            }
+        }
+        let changes: Vec<PackageChange<'_>> = changes
+            .iter()
+            .map(|&(b, a)| PackageChange {
+                before: b.map(|i| &old[i]),
+                after: a.map(|i| &packages[i]),
+            })
+            .collect();
+        let input = input_at(&repo, &packages, seq);
+        let (delta, next) = render::render_changes(
+            cache,
+            &input,
+            &RenderChanges {
+                since: seq - 1,
+                packages: &changes,
+            },
+        )
+        .expect("the cache is of the render at since");
+        cache = next;
+        // Cost follows the change: the touched names' files and the root.
+        let touched: BTreeSet<&str> = changes
+            .iter()
+            .flat_map(|c| c.before.iter().chain(&c.after))
+            .map(|p| p.name.as_str())
+            .collect();
+        for f in &delta.files {
+            let name = f.path.split('/').next().unwrap();
+            assert!(
+                f.path == "index.json" || touched.contains(name),
+                "{}",
+                f.path
+            );
+        }
+        for path in &delta.removed {
+            assert!(published.remove(path).is_some(), "{path} was not published");
+        }
+        for f in delta.files {
+            published.insert(f.path.clone(), f);
+        }
+        let (full, _) = render::render(&Default::default(), &input);
+        assert_eq!(published, by_path(full), "step {seq}");
+    }
+}
+
+#[test]
+fn incremental_render_needs_the_render_it_is_relative_to() {
+    let repo = repo();
+    let mut packages = corpus(20);
+    for (i, p) in packages.iter_mut().enumerate() {
+        p.id = i as i64 + 1;
+    }
+    let (_, cache) = render::render(&Default::default(), &input_at(&repo, &packages, 5));
+    let changes = RenderChanges {
+        since: 4,
+        packages: &[],
+    };
+    let cache = render::render_changes(cache, &input_at(&repo, &packages, 6), &changes)
+        .expect_err("the cache is of seq 5, not 4");
+    let changes = RenderChanges {
+        since: 5,
+        packages: &[],
+    };
+    let (delta, _) = render::render_changes(cache, &input_at(&repo, &packages, 6), &changes)
+        .expect("the cache is of seq 5");
+    // Nothing changed: only the root listing, and it is the same.
+    assert_eq!(delta.files.len(), 1);
+    assert!(delta.removed.is_empty());
+    // Through the provider: nothing cached for another repository.
+    let other = RepoInfo { id: 999, ..repo };
+    assert_eq!(
+        TarProvider::default()
+            .render_changes(&input_at(&other, &packages, 6), &changes)
+            .unwrap(),
+        None
+    );
 }

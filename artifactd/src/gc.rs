@@ -387,6 +387,12 @@ impl Claims {
         Ok(Claims { holder, blobs })
     }
 
+    /// The claimed blobs and their holder, for [`Db::commit_upload`] to end
+    /// the claims in the transaction that commits the rows.
+    pub fn pins(&self) -> (&[String], &str) {
+        (&self.blobs, &self.holder)
+    }
+
     /// Ends the claims: the committed rows keep the blobs from now on (or
     /// the upload failed and nothing needs them).
     pub async fn release(self, db: &Db) -> Result<()> {

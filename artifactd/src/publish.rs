@@ -507,7 +507,10 @@ impl Publisher {
                 wanted.extend(parts.iter().map(String::as_str));
             }
         }
-        let to_store: Vec<(StorageKey, Bytes)> = wanted
+        // Bodies, parts, tree nodes and the dropped list (those two JSON)
+        // are all stored in one concurrent batch before the flip: one round
+        // of durable writes, however many objects.
+        let mut to_store: Vec<(StorageKey, Bytes, bool)> = wanted
             .into_iter()
             .filter(|sha| !known.contains(*sha))
             .filter_map(|sha| bodies.get(sha).map(|b| (sha, b)))
@@ -518,21 +521,10 @@ impl Publisher {
                         sha256: sha.to_owned(),
                     },
                     bytes.clone(),
+                    false,
                 )
             })
             .collect();
-        futures_util::stream::iter(to_store)
-            .map(|(key, bytes)| {
-                let storage = self.storage.clone();
-                async move {
-                    storage
-                        .put_bytes(&key, bytes, "application/octet-stream")
-                        .await
-                }
-            })
-            .buffer_unordered(8)
-            .try_collect::<Vec<()>>()
-            .await?;
         let (tree, mut nodes) = previous.apply(changes);
         #[cfg(debug_assertions)]
         if let Some(all) = expected {
@@ -561,7 +553,13 @@ impl Publisher {
         }
         nodes.extend(empty_root);
         let stored_nodes = nodes.len();
-        crate::state::store_nodes(self.storage.as_ref(), repo_id, nodes).await?;
+        to_store.extend(nodes.into_iter().map(|n| {
+            let key = StorageKey::Index {
+                repo_id,
+                sha256: n.hash.hex(),
+            };
+            (key, Bytes::from(n.bytes), true)
+        }));
         // What the set before this one loses: the collector's marks for it.
         let dropped = crate::gc::Dropped::between(&previous, &tree);
         let dropped = match dropped.is_empty() {
@@ -574,12 +572,22 @@ impl Publisher {
                     repo_id,
                     sha256: sha.clone(),
                 };
-                self.storage
-                    .put_bytes(&key, Bytes::from(bytes), "application/json")
-                    .await?;
+                to_store.push((key, Bytes::from(bytes), true));
                 sha
             }
         };
+        futures_util::stream::iter(to_store)
+            .map(|(key, bytes, json)| {
+                let storage = self.storage.clone();
+                let content_type = match json {
+                    true => "application/json",
+                    false => "application/octet-stream",
+                };
+                async move { storage.put_bytes(&key, bytes, content_type).await }
+            })
+            .buffer_unordered(16)
+            .try_collect::<Vec<()>>()
+            .await?;
 
         let Some(row) = self
             .db

@@ -289,11 +289,19 @@ impl App {
             futures_util::future::try_join_all(puts).await?;
 
             self.db
-                .commit_upload(repo_row.id, &who.name, &packages, &files)
+                .commit_upload(
+                    repo_row.id,
+                    &who.name,
+                    &packages,
+                    &files,
+                    Some(claims.pins()),
+                )
                 .await
         }
         .await;
-        if let Err(e) = claims.release(&self.db).await {
+        if !matches!(&stored, Ok(c) if c.released)
+            && let Err(e) = claims.release(&self.db).await
+        {
             // The claims lapse after `gc::CLAIM_TTL`; the upload stands.
             tracing::warn!(error = %e, "cannot release blob claims");
         }

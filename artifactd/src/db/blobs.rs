@@ -9,7 +9,8 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, EntityTrait, JoinType, QueryFilter, QuerySelect, RelationTrait, Set, SqlErr,
+    ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect, RelationTrait,
+    Set, SqlErr,
 };
 
 use super::entities::{blob_pin, file, package};
@@ -85,17 +86,7 @@ impl Db {
 
     /// Ends `holder`'s claims on `blobs` (their rows now reference them).
     pub async fn release_blobs(&self, blobs: &[String], holder: &str) -> Result<()> {
-        if blobs.is_empty() {
-            return Ok(());
-        }
-        blob_pin::Entity::update_many()
-            .col_expr(blob_pin::Column::Until, Expr::value(0i64))
-            .filter(blob_pin::Column::Sha256.is_in(blobs.iter().map(String::as_str)))
-            .filter(blob_pin::Column::Holder.eq(holder))
-            .filter(blob_pin::Column::Doomed.eq(false))
-            .exec(&self.conn)
-            .await?;
-        Ok(())
+        release_pins(&self.conn, blobs, holder).await
     }
 
     /// Marks `sha256` doomed for `holder` unless an upload's claim on it is
@@ -195,4 +186,24 @@ impl Db {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Ends `holder`'s claims on `blobs`, on a connection or in a transaction
+/// (the upload's own, so its rows and the release land together).
+pub(super) async fn release_pins(
+    conn: &impl ConnectionTrait,
+    blobs: &[String],
+    holder: &str,
+) -> Result<()> {
+    if blobs.is_empty() {
+        return Ok(());
+    }
+    blob_pin::Entity::update_many()
+        .col_expr(blob_pin::Column::Until, Expr::value(0i64))
+        .filter(blob_pin::Column::Sha256.is_in(blobs.iter().map(String::as_str)))
+        .filter(blob_pin::Column::Holder.eq(holder))
+        .filter(blob_pin::Column::Doomed.eq(false))
+        .exec(conn)
+        .await?;
+    Ok(())
 }

@@ -34,7 +34,10 @@ pub fn options(url: &str) -> ConnectOptions {
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| o.busy_timeout(SQLITE_BUSY_TIMEOUT))
         .map_sqlx_sqlite_pool_opts(|o| {
-            o.after_release(|c, _| release_check(c))
+            // An in-process connection does not go stale: a ping before
+            // each statement would only be a round trip to its thread.
+            o.test_before_acquire(false)
+                .after_release(|c, _| release_check(c))
                 .before_acquire(|c, _| acquire_check(c))
         })
         .map_sqlx_mysql_pool_opts(|o| {
@@ -44,11 +47,16 @@ pub fn options(url: &str) -> ConnectOptions {
     opts
 }
 
-/// Keeps a released connection only if it is outside any transaction. The
-/// ping first flushes a rollback queued by a dropped transaction, so the
-/// depth read after it is the real one.
+/// Keeps a released connection only if it is outside any transaction.
+/// Only a connection that looks inside one is pinged: the ping flushes a
+/// rollback queued by a dropped transaction, so the depth read after it is
+/// the real one (a depth of 0 has nothing queued, and a ping per statement
+/// would be a round trip to SQLite's worker thread each time).
 fn release_check<C: Connection>(c: &mut C) -> BoxFuture<'_, Result<bool, sqlx::Error>> {
     Box::pin(async move {
+        if !c.is_in_transaction() {
+            return Ok(true);
+        }
         c.ping().await?;
         if c.is_in_transaction() {
             tracing::warn!("closing a database connection left inside a transaction");

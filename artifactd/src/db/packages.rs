@@ -21,6 +21,8 @@ pub struct Committed {
     /// One outcome per (package, file) in the order given.
     pub outcomes: Vec<Vec<FileOutcome>>,
     pub package_ids: Vec<i64>,
+    /// Whether the transaction also ended the upload's blob claims.
+    pub released: bool,
 }
 
 impl Db {
@@ -54,12 +56,16 @@ impl Db {
     /// Fails with 409 if a file of the same package and name, or the same path
     /// in the repository, holds other bytes. If every file was already there,
     /// nothing is written and `seq` is the repository's current `change_seq`.
+    ///
+    /// `claims` (blobs, holder): the upload's blob claims, ended in the same
+    /// transaction when it commits (one durable write fewer per upload).
     pub async fn commit_upload(
         &self,
         repo_id: i64,
         uploader: &str,
         packages: &[NewPackage],
         uploads: &[UploadedFile],
+        claims: Option<(&[String], &str)>,
     ) -> Result<Committed> {
         let txn = self.conn.begin().await?;
         // First statement is a write: it takes the repository row lock (and
@@ -68,11 +74,15 @@ impl Db {
         let (changed, outcomes, package_ids) =
             write_packages(&txn, repo_id, seq, uploader, packages, uploads).await?;
         if changed {
+            if let Some((blobs, holder)) = claims {
+                super::blobs::release_pins(&txn, blobs, holder).await?;
+            }
             txn.commit().await?;
             Ok(Committed {
                 seq,
                 outcomes,
                 package_ids,
+                released: claims.is_some(),
             })
         } else {
             txn.rollback().await?;
@@ -80,6 +90,7 @@ impl Db {
                 seq: seq - 1,
                 outcomes,
                 package_ids,
+                released: false,
             })
         }
     }

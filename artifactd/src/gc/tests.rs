@@ -71,6 +71,16 @@ impl Fixture {
 
     /// Commits a package whose one file is `content`, as an upload does.
     async fn commit(&self, name: &str, content: &str) {
+        self.commit_claimed(name, content, None).await;
+    }
+
+    /// [`Fixture::commit`], ending `claims` in the same transaction.
+    async fn commit_claimed(
+        &self,
+        name: &str,
+        content: &str,
+        claims: Option<&Claims>,
+    ) -> crate::db::Committed {
         let path = self.dir.path().join(name);
         std::fs::write(&path, content).unwrap();
         let file = UploadedFile {
@@ -95,10 +105,51 @@ impl Fixture {
             derived: Vec::new(),
         };
         self.db
-            .commit_upload(self.repo_id, "test", &[package], &[file])
+            .commit_upload(
+                self.repo_id,
+                "test",
+                &[package],
+                &[file],
+                claims.map(Claims::pins),
+            )
             .await
-            .unwrap();
+            .unwrap()
     }
+}
+
+/// The upload's transaction ends its claims when it commits rows; when it
+/// commits nothing (an identical re-upload) the claims stand until released.
+#[tokio::test]
+async fn the_commit_ends_the_claims_it_commits_rows_for() {
+    let f = fixture().await;
+    let sha = f.put("once").await;
+    let claims = Claims::take(&f.db, vec![sha.clone()]).await.unwrap();
+    assert!(
+        f.commit_claimed("once", "once", Some(&claims))
+            .await
+            .released
+    );
+    f.db.delete_packages(f.repo_id, "once", &|_| true)
+        .await
+        .unwrap()
+        .unwrap();
+    let swept = f.collector.sweep(&f.collector.mark().await.unwrap()).await;
+    assert_eq!(swept.unwrap().deleted, 1, "the claim outlived its commit");
+    assert!(!f.stored(&sha).await);
+
+    let sha = f.put("twice").await;
+    f.commit("twice", "twice").await;
+    let claims = Claims::take(&f.db, vec![sha.clone()]).await.unwrap();
+    let again = f.commit_claimed("twice", "twice", Some(&claims)).await;
+    assert!(!again.released, "nothing was committed, so nothing ended");
+    f.db.delete_packages(f.repo_id, "twice", &|_| true)
+        .await
+        .unwrap()
+        .unwrap();
+    let swept = f.collector.sweep(&f.collector.mark().await.unwrap()).await;
+    assert_eq!(swept.unwrap().claimed, 1);
+    assert!(f.stored(&sha).await);
+    claims.release(&f.db).await.unwrap();
 }
 
 #[tokio::test]

@@ -125,6 +125,9 @@ pub struct PublishSettings {
     /// How often an instance re-checks a repository's current generation
     /// before serving from its in-memory copy.
     pub cache_ttl_ms: u64,
+    /// Index files up to this size are held in memory once read; larger
+    /// ones are streamed from storage (or from the parts in memory).
+    pub memory_limit_bytes: u64,
     /// How often to look for unpublished changes and expired index sets.
     pub sweep_interval_secs: u64,
     /// Minimum time between two garbage collections of one repository's
@@ -170,6 +173,7 @@ impl Default for PublishSettings {
             wait_timeout_secs: 60,
             lease_secs: 10,
             cache_ttl_ms: 1000,
+            memory_limit_bytes: 4 << 20,
             sweep_interval_secs: 10,
             gc_interval_secs: 60,
         }
@@ -216,6 +220,10 @@ pub const ENV: &[(&str, &str)] = &[
     ),
     ("ARTIFACTD_PUBLISH_LEASE_SECS", "publish.lease_secs"),
     ("ARTIFACTD_PUBLISH_CACHE_TTL_MS", "publish.cache_ttl_ms"),
+    (
+        "ARTIFACTD_PUBLISH_MEMORY_LIMIT_BYTES",
+        "publish.memory_limit_bytes",
+    ),
     (
         "ARTIFACTD_PUBLISH_SWEEP_INTERVAL_SECS",
         "publish.sweep_interval_secs",
@@ -288,6 +296,7 @@ impl Settings {
             "publish.wait_timeout_secs" => self.publish.wait_timeout_secs = num(v)?,
             "publish.lease_secs" => self.publish.lease_secs = num(v)?,
             "publish.cache_ttl_ms" => self.publish.cache_ttl_ms = num(v)?,
+            "publish.memory_limit_bytes" => self.publish.memory_limit_bytes = num(v)?,
             "publish.sweep_interval_secs" => self.publish.sweep_interval_secs = num(v)?,
             "publish.gc_interval_secs" => self.publish.gc_interval_secs = num(v)?,
             "signing.algorithm" => self.signing.algorithm = v.into(),

@@ -615,7 +615,7 @@ impl Publisher {
                 if let Some(pieces) = composite.get(sha256) {
                     let _ = view.body_or_insert(sha256).fresh_parts.set(pieces.clone());
                 } else if let Some(b) = bodies.get(sha256)
-                    && (b.len() as u64) <= crate::state::CACHE_LIMIT
+                    && (b.len() as u64) <= self.cfg.memory_limit_bytes
                 {
                     let _ = view.body_or_insert(sha256).cached.set(b.clone());
                 }

@@ -52,14 +52,11 @@ pub struct Body {
     /// A composite file's parts as this instance published them, until the
     /// first read joins them into `cached`.
     pub fresh_parts: OnceLock<Vec<Bytes>>,
-    /// The bytes, once read (small files and composite ones).
+    /// The bytes, once read (files up to `publish.memory_limit_bytes`).
     pub cached: OnceLock<Bytes>,
     /// Their gzip encoding, made on the first request that accepts it.
     pub gzip: OnceLock<Bytes>,
 }
-
-/// Index files up to this size are kept in memory once read.
-pub const CACHE_LIMIT: u64 = 4 << 20;
 
 impl IndexSetView {
     pub fn new(generation: i64, tree: ManifestTree) -> Self {

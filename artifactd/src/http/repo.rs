@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::state::{CACHE_LIMIT, Lookup, ManifestEntry};
+use crate::state::{Lookup, ManifestEntry};
 use crate::storage::{ByteRange, StorageKey, read_all};
 
 pub async fn redirect_to_root(path: web::Path<(String, String)>) -> HttpResponse {
@@ -131,7 +131,8 @@ async fn serve(
                 cache: "no-cache",
             };
             let composite = !parts.is_empty();
-            if *size > CACHE_LIMIT && !*template && !composite {
+            let limit = app.settings.publish.memory_limit_bytes;
+            if *size > limit && !*template && !composite {
                 return respond_stream(app, req, &meta, &key).await;
             }
             let current = set
@@ -143,6 +144,16 @@ async fn serve(
                 (Some(set), false) => set.body(sha256),
                 (None, _) => None,
             };
+            // A large composite (apt's Packages.xz at 50,000 packages) is
+            // streamed part by part, never joined in memory.
+            if composite
+                && *size > limit
+                && !*template
+                && !compressible(content_type, *size as usize)
+            {
+                let fresh = held.as_ref().and_then(|h| h.fresh_parts.get().cloned());
+                return respond_parts(app, req, &meta, state.info.id, parts, fresh).await;
+            }
             let bytes = match held.as_ref().and_then(|h| h.cached.get()) {
                 Some(b) => b.clone(),
                 None => {
@@ -266,6 +277,56 @@ async fn read_parts(app: &App, repo_id: i64, parts: &[String]) -> Result<Bytes> 
         .try_collect()
         .await?;
     Ok(Bytes::from(pieces.concat()))
+}
+
+/// Serves a composite index file from its parts: from memory when this
+/// instance published them, else read from storage a few at a time as the
+/// client takes them. A Range or HEAD request is answered from the whole.
+async fn respond_parts(
+    app: &App,
+    req: &HttpRequest,
+    meta: &Meta<'_>,
+    repo_id: i64,
+    parts: &[String],
+    fresh: Option<Vec<Bytes>>,
+) -> Result<HttpResponse> {
+    use futures_util::StreamExt;
+    if let Some(resp) = not_modified(req, meta) {
+        return Ok(resp);
+    }
+    let head = req.method() == actix_web::http::Method::HEAD;
+    if head || !matches!(range(req, meta), Range::Full) {
+        let bytes = match fresh {
+            Some(pieces) => Bytes::from(pieces.concat()),
+            None => read_parts(app, repo_id, parts).await?,
+        };
+        return Ok(respond_bytes(req, meta, bytes));
+    }
+    let body: futures_util::stream::BoxStream<'static, std::io::Result<Bytes>> = match fresh {
+        Some(pieces) => futures_util::stream::iter(pieces.into_iter().map(Ok)).boxed(),
+        None => {
+            let storage = app.storage.clone();
+            let keys: Vec<StorageKey> = parts
+                .iter()
+                .map(|sha256| StorageKey::Index {
+                    repo_id,
+                    sha256: sha256.clone(),
+                })
+                .collect();
+            futures_util::stream::iter(keys)
+                .map(move |key| {
+                    let storage = storage.clone();
+                    async move {
+                        read_all(storage.as_ref(), &key)
+                            .await
+                            .map_err(std::io::Error::other)
+                    }
+                })
+                .buffered(4)
+                .boxed()
+        }
+    };
+    Ok(start(meta).body(SizedStream::new(meta.size, body)))
 }
 
 /// Text worth compressing: pages, JSON, XML above a kilobyte.

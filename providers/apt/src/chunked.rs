@@ -8,13 +8,29 @@
 //! one stream ([`crate::xzjoin`]). Digests for Release come from hasher
 //! states saved after each chunk, so the unchanged prefix is not hashed
 //! again either.
+//!
+//! The compressed files are handed to the server as parts
+//! ([`IndexBody::Parts`](artifactd_provider_api::IndexBody::Parts)), one per
+//! group of [`GROUP_CHUNKS`] chunks by key, so a publish stores only the
+//! group that changed (and the small xz index), whatever the size of the
+//! index. Groups bound the part list an index set records: a part per chunk
+//! would make that list, rewritten at every publish, the larger cost.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use artifactd_provider_api::Part;
 
 use crate::hashes::{Digests, Hashers};
-use crate::xzjoin::{self, XzBlock};
+use crate::xzjoin;
 
 /// Package ids per chunk: small enough that recompressing one chunk is
 /// cheap, large enough that joining them stays cheap.
 pub const CHUNK_IDS: i64 = 64;
+
+/// Chunks per part (by key, so a group's members stay put as others
+/// change): one upload rewrites a part of at most this many chunks.
+pub const GROUP_CHUNKS: i64 = 8;
 
 /// The xz settings of each block: preset 6 compression with a dictionary no
 /// larger than a chunk ever needs (a full-size one costs more to set up than
@@ -31,12 +47,48 @@ struct Prefix {
     xz_len: u64,
 }
 
+/// Bytes inside a shared buffer: a chunk's compressed form, alone until
+/// its group's part is built, then a slice of that part (held once).
+#[derive(Clone)]
+struct Slice {
+    buf: Arc<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl Slice {
+    fn new(bytes: Vec<u8>) -> Slice {
+        let end = bytes.len();
+        Slice {
+            buf: bytes.into(),
+            start: 0,
+            end,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    fn len(&self) -> usize {
+        self.end - self.start
+    }
+}
+
+struct XzChunk {
+    /// Block header, compressed data, padding and check.
+    bytes: Slice,
+    unpadded_size: u64,
+    uncompressed_size: u64,
+}
+
 struct Chunk {
     key: i64,
     fingerprint: u64,
     text: Vec<u8>,
-    gz: Vec<u8>,
-    xz: Option<XzBlock>,
+    /// Empty when `text` is.
+    gz: Slice,
+    xz: Option<XzChunk>,
     /// Digest states after this chunk and all before it.
     after: Prefix,
 }
@@ -49,19 +101,29 @@ pub struct ChunkSpec<F> {
     pub render: F,
 }
 
-/// A built index: the compressed files and the digests Release needs.
+/// A built index: the compressed files as parts, and the digests Release
+/// needs.
 pub struct Built {
     pub plain_size: u64,
     pub plain: Digests,
-    pub gz: Vec<u8>,
+    pub gz: Vec<Part>,
     pub gz_digests: Digests,
-    pub xz: Vec<u8>,
+    /// Empty without xz.
+    pub xz: Vec<Part>,
     pub xz_digests: Digests,
+}
+
+/// The parts of one group as last built, and the chunks they hold.
+struct Group {
+    members: Vec<(i64, u64)>,
+    gz: Option<Part>,
+    xz: Option<Part>,
 }
 
 #[derive(Default)]
 pub struct ChunkedIndex {
     chunks: Vec<Chunk>,
+    groups: HashMap<i64, Group>,
 }
 
 fn gzip_member(data: &[u8]) -> Result<Vec<u8>, String> {
@@ -83,6 +145,31 @@ fn empty_prefix(with_xz: bool) -> Prefix {
     p
 }
 
+/// One part holding `slices` in order (none when they are all empty),
+/// re-pointing each slice into it so the bytes are held once.
+fn join_part<'a>(slices: impl Iterator<Item = &'a mut Slice>) -> Option<Part> {
+    let mut slices: Vec<&mut Slice> = slices.filter(|s| s.len() > 0).collect();
+    if slices.is_empty() {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(slices.iter().map(|s| s.len()).sum());
+    for s in &slices {
+        bytes.extend_from_slice(s.bytes());
+    }
+    let part = Part::new(bytes);
+    let mut at = 0;
+    for s in &mut slices {
+        let len = s.len();
+        **s = Slice {
+            buf: part.bytes.clone(),
+            start: at,
+            end: at + len,
+        };
+        at += len;
+    }
+    Some(part)
+}
+
 impl ChunkedIndex {
     /// Brings the index up to `specs` (in key order) and returns the files.
     pub fn update<F: Fn() -> Vec<u8>>(
@@ -90,8 +177,7 @@ impl ChunkedIndex {
         specs: Vec<ChunkSpec<F>>,
         with_xz: bool,
     ) -> Result<Built, String> {
-        let mut old: std::collections::HashMap<i64, Chunk> =
-            self.chunks.drain(..).map(|c| (c.key, c)).collect();
+        let mut old: HashMap<i64, Chunk> = self.chunks.drain(..).map(|c| (c.key, c)).collect();
         let mut prefix_valid = true;
         let mut prev = empty_prefix(with_xz);
         let mut chunks: Vec<Chunk> = Vec::with_capacity(specs.len());
@@ -121,7 +207,11 @@ impl ChunkedIndex {
                         gzip_member(&text)?
                     };
                     let xz = if with_xz {
-                        xzjoin::compress_block(&text, XZ_PRESET)?
+                        xzjoin::compress_block(&text, XZ_PRESET)?.map(|b| XzChunk {
+                            bytes: Slice::new(b.bytes),
+                            unpadded_size: b.unpadded_size,
+                            uncompressed_size: b.uncompressed_size,
+                        })
                     } else {
                         None
                     };
@@ -130,7 +220,7 @@ impl ChunkedIndex {
                             key: spec.key,
                             fingerprint: spec.fingerprint,
                             text,
-                            gz,
+                            gz: Slice::new(gz),
                             xz,
                             after: Prefix::default(),
                         },
@@ -145,31 +235,64 @@ impl ChunkedIndex {
         self.build(with_xz)
     }
 
-    fn build(&self, with_xz: bool) -> Result<Built, String> {
+    fn build(&mut self, with_xz: bool) -> Result<Built, String> {
         let last = self
             .chunks
             .last()
             .map(|c| c.after.clone())
             .unwrap_or_else(|| empty_prefix(with_xz));
-        let mut gz = Vec::with_capacity(last.gz_len as usize);
-        for c in &self.chunks {
-            gz.extend_from_slice(&c.gz);
+        let mut old = std::mem::take(&mut self.groups);
+        let mut gz = Vec::new();
+        let mut xz_blocks = Vec::new();
+        let mut start = 0;
+        while start < self.chunks.len() {
+            let group = self.chunks[start].key.div_euclid(GROUP_CHUNKS);
+            let len = self.chunks[start..]
+                .iter()
+                .take_while(|c| c.key.div_euclid(GROUP_CHUNKS) == group)
+                .count();
+            let members = &mut self.chunks[start..start + len];
+            start += len;
+            let ids: Vec<(i64, u64)> = members.iter().map(|c| (c.key, c.fingerprint)).collect();
+            let built = match old.remove(&group) {
+                Some(g) if g.members == ids => g,
+                _ => Group {
+                    gz: join_part(members.iter_mut().map(|c| &mut c.gz)),
+                    xz: join_part(
+                        members
+                            .iter_mut()
+                            .filter_map(|c| c.xz.as_mut().map(|x| &mut x.bytes)),
+                    ),
+                    members: ids,
+                },
+            };
+            gz.extend(built.gz.clone());
+            xz_blocks.extend(built.xz.clone());
+            self.groups.insert(group, built);
         }
-        if gz.is_empty() {
+        let gz_digests = if gz.is_empty() {
             // An empty index is still a valid gzip file.
-            gz = gzip_member(b"")?;
-        }
-        let gz_digests = if self.chunks.iter().all(|c| c.gz.is_empty()) {
-            Digests::of_bytes(&gz)
+            let empty = gzip_member(b"")?;
+            let digests = Digests::of_bytes(&empty);
+            gz.push(Part::new(empty));
+            digests
         } else {
             last.gz.clone().finish()
         };
         let (xz, xz_digests) = if with_xz {
-            let xz = xzjoin::join(self.chunks.iter().filter_map(|c| c.xz.as_ref()));
+            let tail = xzjoin::stream_tail(
+                self.chunks
+                    .iter()
+                    .filter_map(|c| c.xz.as_ref())
+                    .map(|x| (x.unpadded_size, x.uncompressed_size)),
+            );
             // The saved state covers header and blocks; add index and footer.
             let mut h = last.xz.clone();
-            h.update(&xz[last.xz_len as usize..]);
-            (xz, h.finish())
+            h.update(&tail);
+            let mut parts = vec![Part::new(xzjoin::stream_header())];
+            parts.extend(xz_blocks);
+            parts.push(Part::new(tail));
+            (parts, h.finish())
         } else {
             (Vec::new(), Digests::of_bytes(b""))
         };
@@ -201,10 +324,10 @@ fn rehash(mut c: Chunk, prev: &Prefix) -> Chunk {
     let mut after = prev.clone();
     after.plain.update(&c.text);
     after.plain_len += c.text.len() as u64;
-    after.gz.update(&c.gz);
+    after.gz.update(c.gz.bytes());
     after.gz_len += c.gz.len() as u64;
     if let Some(b) = &c.xz {
-        after.xz.update(&b.bytes);
+        after.xz.update(b.bytes.bytes());
         after.xz_len += b.bytes.len() as u64;
     }
     c.after = after;
@@ -227,21 +350,33 @@ mod tests {
             .collect()
     }
 
+    fn joined(parts: &[Part]) -> Vec<u8> {
+        parts.iter().flat_map(|p| p.bytes.iter().copied()).collect()
+    }
+
     fn check(built: &Built, expect: &str) {
+        let (gz_file, xz_file) = (joined(&built.gz), joined(&built.xz));
         let mut gz = String::new();
-        flate2::read::MultiGzDecoder::new(&built.gz[..])
+        flate2::read::MultiGzDecoder::new(&gz_file[..])
             .read_to_string(&mut gz)
             .unwrap();
         assert_eq!(gz, expect);
         let mut xz = String::new();
-        liblzma::read::XzDecoder::new(&built.xz[..])
+        liblzma::read::XzDecoder::new(&xz_file[..])
             .read_to_string(&mut xz)
             .unwrap();
         assert_eq!(xz, expect);
         assert_eq!(built.plain, Digests::of_bytes(expect.as_bytes()));
         assert_eq!(built.plain_size, expect.len() as u64);
-        assert_eq!(built.gz_digests, Digests::of_bytes(&built.gz));
-        assert_eq!(built.xz_digests, Digests::of_bytes(&built.xz));
+        assert_eq!(built.gz_digests, Digests::of_bytes(&gz_file));
+        assert_eq!(built.xz_digests, Digests::of_bytes(&xz_file));
+        for p in built.gz.iter().chain(&built.xz) {
+            assert_eq!(
+                p,
+                &Part::new(p.bytes.to_vec()),
+                "a part's hash is its bytes'"
+            );
+        }
     }
 
     #[test]
@@ -286,5 +421,41 @@ mod tests {
             .update(specs(&[(5, "x\n\n"), (9, "y\n\n")]), true)
             .unwrap();
         assert_eq!((a.gz, a.xz, a.plain), (b.gz, b.xz, b.plain));
+    }
+
+    /// A change in one chunk gives new parts for its group only (and the xz
+    /// index); every other part is the one the last build gave.
+    #[test]
+    fn a_change_rewrites_only_its_groups_part() {
+        let texts: Vec<String> = (0..40).map(|k| format!("Package: p{k}\n\n")).collect();
+        let leak = |t: &String| -> &'static str { Box::leak(t.clone().into_boxed_str()) };
+        let all: Vec<(i64, &'static str)> = texts
+            .iter()
+            .enumerate()
+            .map(|(k, t)| (k as i64, leak(t)))
+            .collect();
+        let mut idx = ChunkedIndex::default();
+        let before = idx.update(specs(&all), true).unwrap();
+        assert_eq!(before.gz.len(), 40 / GROUP_CHUNKS as usize);
+        let mut changed = all.clone();
+        changed[19].1 = "Package: changed\n\n";
+        let after = idx.update(specs(&changed), true).unwrap();
+        let expect: String = changed.iter().map(|(_, t)| *t).collect();
+        check(&after, &expect);
+        let differs = |a: &[Part], b: &[Part]| -> Vec<usize> {
+            (0..a.len()).filter(|&i| a[i] != b[i]).collect()
+        };
+        assert_eq!(
+            differs(&before.gz, &after.gz),
+            vec![19 / GROUP_CHUNKS as usize]
+        );
+        // Unchanged groups are not even joined again.
+        assert!(Arc::ptr_eq(&before.gz[4].bytes, &after.gz[4].bytes));
+        assert!(Arc::ptr_eq(&before.xz[1].bytes, &after.xz[1].bytes));
+        // Header, five groups, tail: group 2 and the tail changed.
+        assert_eq!(differs(&before.xz, &after.xz), vec![3, 6]);
+        let mut fresh = ChunkedIndex::default();
+        let again = fresh.update(specs(&changed), true).unwrap();
+        assert_eq!((again.gz, again.xz), (after.gz, after.xz));
     }
 }

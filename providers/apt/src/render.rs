@@ -14,7 +14,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use artifactd_provider_api::{
-    BASE_URL, IndexBody, IndexFile, PackageRecord, ProviderError, RenderInput,
+    BASE_URL, IndexBody, IndexFile, PackageRecord, Part, ProviderError, RenderInput,
 };
 
 use crate::chunked::{CHUNK_IDS, ChunkSpec, ChunkedIndex};
@@ -273,10 +273,10 @@ impl DistWriter<'_> {
             .update(specs, with_xz)
             .map_err(err)?;
         let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
-        let mut serve = |name: String, bytes: Vec<u8>, digests: Digests, content_type: &str| {
+        let mut serve = |name: String, parts: Vec<Part>, digests: Digests, content_type: &str| {
             listed.push(Listed {
                 rel: name.clone(),
-                size: bytes.len() as u64,
+                size: parts.iter().map(|p| p.bytes.len() as u64).sum(),
                 digests: digests.clone(),
             });
             let path = format!("{base}/{name}");
@@ -290,10 +290,7 @@ impl DistWriter<'_> {
             out.push(IndexFile {
                 path,
                 content_type: content_type.into(),
-                body: IndexBody::Hashed {
-                    bytes,
-                    sha256: digests.sha256,
-                },
+                body: IndexBody::Parts(parts),
             });
         };
         // The plain file is listed (apt checks what it decompresses against it,

@@ -201,13 +201,16 @@ fn dsc_floods_and_bad_versions_are_refused() {
     assert_eq!(code, "control_too_large");
 }
 
-fn body<'a>(files: &'a [IndexFile], path: &str) -> &'a [u8] {
+fn body(files: &[IndexFile], path: &str) -> Vec<u8> {
     let file = files
         .iter()
         .find(|f| f.path == path)
         .unwrap_or_else(|| panic!("no {path}"));
     match &file.body {
-        IndexBody::Bytes(b) | IndexBody::Template(b) | IndexBody::Hashed { bytes: b, .. } => b,
+        IndexBody::Bytes(b) | IndexBody::Template(b) | IndexBody::Hashed { bytes: b, .. } => {
+            b.clone()
+        }
+        IndexBody::Parts(parts) => parts.iter().flat_map(|p| p.bytes.iter().copied()).collect(),
         other => panic!("{path}: {other:?}"),
     }
 }
@@ -252,7 +255,7 @@ fn every_dist_lists_a_sources_index_and_the_script_says_deb_src_when_it_has_some
             .map(|p| record(p, &src, 3)),
     );
     let files = render_records(&records);
-    let text = |path: &str| String::from_utf8_lossy(body(&files, path)).into_owned();
+    let text = |path: &str| String::from_utf8_lossy(&body(&files, path)).into_owned();
 
     // bookworm has no source package: its Sources is empty but there.
     let release = text("dists/bookworm/Release");
@@ -269,11 +272,14 @@ fn every_dist_lists_a_sources_index_and_the_script_says_deb_src_when_it_has_some
         let bytes = body(&files, &format!("dists/bookworm/{compressed}"));
         let mut plain = Vec::new();
         if compressed.ends_with(".xz") {
-            std::io::Read::read_to_end(&mut liblzma::read::XzDecoder::new(bytes), &mut plain)
+            std::io::Read::read_to_end(&mut liblzma::read::XzDecoder::new(&bytes[..]), &mut plain)
                 .unwrap();
         } else {
-            std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(bytes), &mut plain)
-                .unwrap();
+            std::io::Read::read_to_end(
+                &mut flate2::read::MultiGzDecoder::new(&bytes[..]),
+                &mut plain,
+            )
+            .unwrap();
         }
         assert!(plain.is_empty(), "{compressed}");
     }

@@ -5,6 +5,8 @@
 //! (as a one-block stream, cached), and a publish stitches the cached blocks
 //! into a single stream: the common stream header, every block, then a new
 //! index listing the blocks and a new footer (xz file format 1.0.4, §2-4).
+//! The joining itself is the server's: the provider hands it header, blocks
+//! and tail as parts ([`crate::chunked`]).
 
 use std::io::Write;
 
@@ -91,14 +93,15 @@ pub fn stream_header() -> Vec<u8> {
     h
 }
 
-/// The index and footer that close a stream holding `blocks`.
-pub fn stream_tail<'a>(blocks: impl Iterator<Item = &'a XzBlock>) -> Vec<u8> {
-    let blocks: Vec<&XzBlock> = blocks.collect();
+/// The index and footer that close a stream holding blocks of these
+/// `(unpadded, uncompressed)` sizes.
+pub fn stream_tail(blocks: impl Iterator<Item = (u64, u64)>) -> Vec<u8> {
+    let blocks: Vec<(u64, u64)> = blocks.collect();
     let mut index = vec![0x00];
     write_varint(&mut index, blocks.len() as u64);
-    for b in &blocks {
-        write_varint(&mut index, b.unpadded_size);
-        write_varint(&mut index, b.uncompressed_size);
+    for (unpadded, uncompressed) in &blocks {
+        write_varint(&mut index, *unpadded);
+        write_varint(&mut index, *uncompressed);
     }
     while index.len() % 4 != 0 {
         index.push(0);
@@ -116,12 +119,15 @@ pub fn stream_tail<'a>(blocks: impl Iterator<Item = &'a XzBlock>) -> Vec<u8> {
 }
 
 /// Joins blocks into one complete stream.
-pub fn join<'a>(blocks: impl Iterator<Item = &'a XzBlock> + Clone) -> Vec<u8> {
+#[cfg(test)]
+fn join<'a>(blocks: impl Iterator<Item = &'a XzBlock> + Clone) -> Vec<u8> {
     let mut out = stream_header();
     for b in blocks.clone() {
         out.extend_from_slice(&b.bytes);
     }
-    out.extend_from_slice(&stream_tail(blocks));
+    out.extend_from_slice(&stream_tail(
+        blocks.map(|b| (b.unpadded_size, b.uncompressed_size)),
+    ));
     out
 }
 
@@ -162,7 +168,8 @@ mod tests {
         assert_eq!(decode(&join(std::iter::once(&one))), parts[0]);
         assert_eq!(
             join(std::iter::once(&one)).len(),
-            12 + one.bytes.len() + stream_tail(std::iter::once(&one)).len()
+            12 + one.bytes.len()
+                + stream_tail(std::iter::once((one.unpadded_size, one.uncompressed_size))).len()
         );
     }
 }

@@ -748,7 +748,13 @@ async fn assert_release_consistent(server: &Server, repo: &str, dist: &str) -> S
 
 async fn apt_two_instances_fifty_concurrent_debs(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let opts = [("ARTIFACTD_PUBLISH_CACHE_TTL_MS", "100")];
+    // A memory limit below every index's size: both instances stream
+    // Packages.gz/.xz part by part, from the parts the publisher holds or
+    // from storage, and every byte must still match Release.
+    let opts = [
+        ("ARTIFACTD_PUBLISH_CACHE_TTL_MS", "100"),
+        ("ARTIFACTD_PUBLISH_MEMORY_LIMIT_BYTES", "256"),
+    ];
     let a = std::sync::Arc::new(env.start(&opts).await);
     let b = std::sync::Arc::new(env.start(&opts).await);
     upload_debs(
@@ -790,6 +796,19 @@ async fn apt_two_instances_fifty_concurrent_debs(backend: Backend) {
             );
         }
         assert_release_consistent(server, "shared", "bookworm").await;
+        // A range of a streamed composite is the same range of the whole.
+        let path = "/repo/apt/shared/dists/bookworm/main/binary-amd64/Packages.xz";
+        let whole = server.get(path).await.bytes().await.unwrap();
+        assert!(whole.len() > 400, "{} bytes", whole.len());
+        let part = server
+            .http
+            .get(server.url(path))
+            .header("Range", "bytes=100-399")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(part.status(), 206);
+        assert_eq!(part.bytes().await.unwrap(), whole.slice(100..400));
     }
     let apt = Apt::new(
         &env.dir.path().join("apt"),

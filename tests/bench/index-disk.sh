@@ -28,9 +28,12 @@ trap 'kill ${ARTIFACTD_PID:-} 2>/dev/null; rm -rf "$WORK"' EXIT
 
 now_ms() { date +%s%3N; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+# du_b ARGS...: apparent size in bytes; files the collector removes during
+# the walk are skipped, not an error.
+du_b() { { du -sb "$@" 2>/dev/null || true; } | cut -f1; }
 bytes_of() { # PATH...: apparent size in bytes, 0 if absent
   local total=0 p
-  for p in "$@"; do [ -e "$p" ] && total=$((total + $(du -sb "$p" | cut -f1))); done
+  for p in "$@"; do [ -e "$p" ] && total=$((total + $(du_b "$p"))); done
   echo "$total"
 }
 sql() { sqlite3 -readonly "$DB" "$1"; }
@@ -77,14 +80,14 @@ row_fmt="%-22s %6s %9s %9s %10s %10s %10s %10s %8s %6s %10s %9s %8s %5s\n"
 report() { # LABEL PACKAGES UPLOAD_MS DIR PID
   local label=$1 n=$2 up_ms=$3 dir=$4 pid=$5
   local data sqlite blobs index files sets manifest gc
-  data=$(du -sb --exclude=server.log "$dir" | cut -f1)
+  data=$(du_b --exclude=server.log "$dir")
   sqlite=$(bytes_of "$dir"/artifactd.db "$dir"/artifactd.db-wal "$dir"/artifactd.db-shm)
   # The local store's root is <data_dir>/blobs; package files are under
   # blobs/sha256/, index files under index/<repo_id>/ within it.
   blobs=$(bytes_of "$dir/blobs/blobs")
   index=$(bytes_of "$dir/blobs/index")
   files=0
-  [ -d "$dir/blobs/index" ] && files=$(find "$dir/blobs/index" -type f | wc -l)
+  [ -d "$dir/blobs/index" ] && files=$({ find "$dir/blobs/index" -type f 2>/dev/null || true; } | wc -l)
   sets=$(sql "SELECT COUNT(*) FROM index_sets")
   manifest=$(sql "SELECT COALESCE(SUM(LENGTH(manifest)), 0) FROM index_sets")
   gc=$(grep -cE 'collect|removed expired index' "$dir/server.log" || true)

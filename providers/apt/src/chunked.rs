@@ -85,8 +85,10 @@ struct XzChunk {
 struct Chunk {
     key: i64,
     fingerprint: u64,
-    text: Vec<u8>,
-    /// Empty when `text` is.
+    /// Length of the chunk's text. The text itself is not kept: a chunk
+    /// whose offsets moved is rehashed from its gzip member.
+    text_len: u64,
+    /// Empty when the text is.
     gz: Slice,
     xz: Option<XzChunk>,
     /// Digest states after this chunk and all before it.
@@ -196,7 +198,8 @@ impl ChunkedIndex {
                 }
                 Some(c) => {
                     prefix_valid = false;
-                    rehash(c, &prev)
+                    let text = c.text()?;
+                    rehash(c, &prev, &text)
                 }
                 None => {
                     prefix_valid = false;
@@ -215,17 +218,15 @@ impl ChunkedIndex {
                     } else {
                         None
                     };
-                    rehash(
-                        Chunk {
-                            key: spec.key,
-                            fingerprint: spec.fingerprint,
-                            text,
-                            gz: Slice::new(gz),
-                            xz,
-                            after: Prefix::default(),
-                        },
-                        &prev,
-                    )
+                    let chunk = Chunk {
+                        key: spec.key,
+                        fingerprint: spec.fingerprint,
+                        text_len: text.len() as u64,
+                        gz: Slice::new(gz),
+                        xz,
+                        after: Prefix::default(),
+                    };
+                    rehash(chunk, &prev, &text)
                 }
             };
             prev = chunk.after.clone();
@@ -312,18 +313,33 @@ impl Chunk {
     fn starts_at(&self) -> (u64, u64, u64) {
         let xz = self.xz.as_ref().map_or(0, |b| b.bytes.len() as u64);
         (
-            self.after.plain_len - self.text.len() as u64,
+            self.after.plain_len - self.text_len,
             self.after.gz_len - self.gz.len() as u64,
             self.after.xz_len - xz,
         )
     }
 }
 
-/// Recomputes a chunk's saved digest states on top of `prev`.
-fn rehash(mut c: Chunk, prev: &Prefix) -> Chunk {
+impl Chunk {
+    /// The chunk's text, from its gzip member.
+    fn text(&self) -> Result<Vec<u8>, String> {
+        use std::io::Read;
+        let mut text = Vec::with_capacity(self.text_len as usize);
+        if self.gz.len() > 0 {
+            flate2::read::MultiGzDecoder::new(self.gz.bytes())
+                .read_to_end(&mut text)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(text)
+    }
+}
+
+/// Recomputes a chunk's saved digest states on top of `prev`; `text` is
+/// the chunk's text.
+fn rehash(mut c: Chunk, prev: &Prefix, text: &[u8]) -> Chunk {
     let mut after = prev.clone();
-    after.plain.update(&c.text);
-    after.plain_len += c.text.len() as u64;
+    after.plain.update(text);
+    after.plain_len += text.len() as u64;
     after.gz.update(c.gz.bytes());
     after.gz_len += c.gz.len() as u64;
     if let Some(b) = &c.xz {

@@ -85,11 +85,12 @@ start_services() { # DIR
 
   # MariaDB in a private datadir; --user=mysql because we may be root.
   local db_port; db_port=$(free_port)
-  mkdir -p "$dir/mysql"
+  # Its own tmpdir: a temporary table in the shared /tmp was once lost.
+  mkdir -p "$dir/mysql/tmp"
   chown -R mysql:mysql "$dir/mysql" 2>/dev/null || true
-  mariadb-install-db --user=mysql --datadir="$dir/mysql/data" --auth-root-authentication-method=normal >"$dir/mysql-install.log" 2>&1 \
+  mariadb-install-db --user=mysql --datadir="$dir/mysql/data" --tmpdir="$dir/mysql/tmp" --auth-root-authentication-method=normal >"$dir/mysql-install.log" 2>&1 \
     || { cat "$dir/mysql-install.log" >&2; return 1; }
-  mariadbd --no-defaults --user=mysql --datadir="$dir/mysql/data" --socket="$dir/mysql/sock" \
+  mariadbd --no-defaults --user=mysql --datadir="$dir/mysql/data" --tmpdir="$dir/mysql/tmp" --socket="$dir/mysql/sock" \
     --pid-file="$dir/mysql/pid" --port="$db_port" --bind-address=127.0.0.1 \
     --innodb-flush-log-at-trx-commit=2 --max-connections=500 >"$dir/mysql.log" 2>&1 &
   MARIADB_PID=$!

@@ -139,6 +139,10 @@ impl Drop for Tmpfs {
 /// A MariaDB server of the test's own, in `dir` (which may be a tmpfs).
 pub struct MariaDb {
     dir: PathBuf,
+    /// Its own temporary directory, off the (maybe small) disk of `dir`:
+    /// in the shared /tmp a bootstrap once lost a temporary table while
+    /// other tests ran.
+    tmp: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
 }
@@ -150,17 +154,24 @@ impl MariaDb {
     pub async fn start(dir: &Path) -> MariaDb {
         let data = dir.join("data");
         std::fs::create_dir_all(&data).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("mariadb-tmp")
+            .tempdir()
+            .unwrap();
         run(std::process::Command::new("chown")
             .args(["-R", "mysql:mysql"])
-            .arg(dir));
+            .arg(dir)
+            .arg(tmp.path()));
         run(std::process::Command::new("mariadb-install-db")
             .arg("--user=mysql")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.path().display()))
             .args(Self::sizing())
             .arg("--auth-root-authentication-method=normal")
             .stdout(Stdio::null()));
         let mut db = MariaDb {
             dir: dir.to_owned(),
+            tmp,
             port: free_port(),
             child: None,
         };
@@ -219,6 +230,7 @@ impl MariaDb {
             .arg("--no-defaults")
             .arg("--user=mysql")
             .arg(format!("--datadir={}", self.dir.join("data").display()))
+            .arg(format!("--tmpdir={}", self.tmp.path().display()))
             .arg(format!("--socket={}", self.dir.join("sock").display()))
             .arg(format!("--pid-file={}", self.dir.join("pid").display()))
             .arg(format!("--port={}", self.port))

@@ -10,7 +10,6 @@
 //! The repository root gets `pubkey`; each dist an `install` script.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use artifactd_provider_api::{
@@ -147,7 +146,7 @@ fn contents_text(packages: &[&PackageRecord]) -> Vec<u8> {
 }
 
 /// Packages of one index grouped into chunks of [`CHUNK_IDS`] ids, each
-/// with a fingerprint of what it holds.
+/// with a fingerprint of what it holds (its packages' ids and `seq`s).
 fn chunk_members<'a>(members: &[&'a PackageRecord]) -> Vec<(i64, u64, Vec<&'a PackageRecord>)> {
     let mut chunks: Vec<(i64, u64, Vec<&PackageRecord>)> = Vec::new();
     for &p in members {
@@ -158,17 +157,21 @@ fn chunk_members<'a>(members: &[&'a PackageRecord]) -> Vec<(i64, u64, Vec<&'a Pa
         let chunk = chunks.last_mut().expect("just pushed");
         chunk.2.push(p);
     }
+    // A package's content changes its `seq`, so `(id, seq)` pins down what
+    // it renders: no need to hash its files (that was most of a publish).
     for (_, fingerprint, packages) in &mut chunks {
-        let mut h = DefaultHasher::new();
-        for p in packages.iter() {
-            p.id.hash(&mut h);
-            for f in &p.files {
-                f.sha256.hash(&mut h);
-            }
-        }
-        *fingerprint = h.finish();
+        *fingerprint = packages.iter().fold(packages.len() as u64, |h, p| {
+            mix(h ^ mix(p.id as u64) ^ (p.seq as u64).rotate_left(32))
+        });
     }
     chunks
+}
+
+/// SplitMix64's finaliser: a cheap, well-spread hash of an integer.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 /// The `install` script of a dist; its `.sources` names `deb-src` too when

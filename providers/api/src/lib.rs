@@ -24,6 +24,14 @@ pub use paths::{is_safe_segment, validate_relative_path};
 pub use signer::{SignError, Signer};
 pub use weighted::weighted;
 
+/// SplitMix64's finaliser: a cheap, well-spread hash of an integer, for
+/// the fingerprints and content-defined part boundaries renders use.
+pub fn mix64(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
 /// A format plugged into the server (`apt`, `pypi`, `rpm`, `tar`, ...).
 ///
 /// A provider is stateless from the server's point of view: every method gets

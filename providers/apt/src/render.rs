@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use artifactd_provider_api::{
-    BASE_URL, IndexBody, IndexFile, PackageRecord, Part, ProviderError, RenderInput,
+    BASE_URL, IndexBody, IndexFile, PackageRecord, Part, ProviderError, RenderInput, mix64,
 };
 
 use crate::chunked::{CHUNK_IDS, ChunkSpec, ChunkedIndex};
@@ -161,17 +161,10 @@ fn chunk_members<'a>(members: &[&'a PackageRecord]) -> Vec<(i64, u64, Vec<&'a Pa
     // it renders: no need to hash its files (that was most of a publish).
     for (_, fingerprint, packages) in &mut chunks {
         *fingerprint = packages.iter().fold(packages.len() as u64, |h, p| {
-            mix(h ^ mix(p.id as u64) ^ (p.seq as u64).rotate_left(32))
+            mix64(h ^ mix64(p.id as u64) ^ (p.seq as u64).rotate_left(32))
         });
     }
     chunks
-}
-
-/// SplitMix64's finaliser: a cheap, well-spread hash of an integer.
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 /// The `install` script of a dist; its `.sources` names `deb-src` too when

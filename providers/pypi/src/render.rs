@@ -84,7 +84,7 @@ impl Dist<'_> {
 
     /// Stable across changes to the package, for choosing part boundaries.
     fn boundary(&self) -> u64 {
-        mix(self.package.id as u64 ^ (u64::from(self.index) << 48))
+        artifactd_provider_api::mix64(self.package.id as u64 ^ (u64::from(self.index) << 48))
     }
 
     fn html(&self, out: &mut String) {
@@ -276,13 +276,6 @@ fn hash_str(s: &str) -> u64 {
     let mut h = DefaultHasher::new();
     h.write(s.as_bytes());
     h.finish()
-}
-
-/// SplitMix64's finaliser: a cheap, well-spread hash of an integer.
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 fn html_head(title: &str, h1: bool) -> String {

@@ -7,13 +7,20 @@
 //! nodes on the way to what changed, and every other node (decoded in
 //! memory, stored once) is shared with the previous version.
 //!
-//! Shape: a hash trie of fanout 16. A key's place is the nibbles of a
-//! 64-bit hash of the key; a node holding at most [`LEAF_MAX`] keys is a leaf
-//! (its entries sorted by key), otherwise a branch of 16 children by the
-//! next nibble. The shape depends only on the keys, never on the order of
-//! changes, so equal contents have equal root hashes: publishing the same
-//! manifest again stores nothing new, and comparing two versions skips
-//! every subtree whose hash is equal.
+//! Shape: a B-tree ordered by key whose node boundaries come from the keys
+//! alone (a "prolly tree"): an entry ends its leaf when the low
+//! [`LEAF_BITS`] bits of its key's 64-bit hash are zero (32 entries per leaf
+//! on average), and a node ends its parent when its last key's hash has
+//! [`BRANCH_BITS`] more zero bits (16 children per branch). The shape
+//! depends only on the keys, never on the order of changes, so equal
+//! contents have equal root hashes: publishing the same manifest again
+//! stores nothing new, and comparing two versions skips every leaf whose
+//! hash is equal. Being ordered, paths that change together (a dist's
+//! index files and their by-hash names, one project's pages) share leaves:
+//! a publish writes a few nodes, not one per changed path.
+//!
+//! Trees stored before this shape (a hash trie, [`legacy`]) stay readable;
+//! the first change to one rebuilds it in the new shape.
 //!
 //! The module knows nothing of storage: [`Tree::apply`] returns the nodes
 //! it made (bytes and hash) for the caller to store, and [`Tree::load`]
@@ -23,16 +30,20 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, Weak};
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Keys a node holds before it splits into a branch.
-pub const LEAF_MAX: usize = 32;
-const FANOUT: usize = 16;
-/// Past this depth (the 16 nibbles of a key's place) keys cannot be told
-/// apart; a leaf there holds them all, however many.
-const MAX_DEPTH: usize = 16;
+mod apply;
+mod codec;
+mod legacy;
+
+use codec::Encoded;
+
+/// Low hash bits that must be zero for an entry to end a leaf.
+pub const LEAF_BITS: u32 = 5;
+/// Further zero bits for a node to end its parent, per level.
+pub const BRANCH_BITS: u32 = 4;
 
 /// The SHA-256 of a node's encoding.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -70,11 +81,62 @@ impl fmt::Display for NodeHash {
 pub enum Node<V> {
     /// Entries sorted by key.
     Leaf(Vec<(String, V)>),
+    /// Children in key order, each with the last key under it.
     Branch {
         /// Keys under this branch.
         count: usize,
-        children: Box<[Option<Ref<V>>; FANOUT]>,
+        children: Vec<Child<V>>,
     },
+    /// A branch of the hash trie trees were stored as before (16 slots by
+    /// the nibbles of the key's hash); read only.
+    Legacy {
+        count: usize,
+        children: Box<[Option<Ref<V>>; legacy::FANOUT]>,
+    },
+}
+
+/// A child of a [`Node::Branch`].
+#[derive(Debug)]
+pub struct Child<V> {
+    /// The greatest key under the child.
+    pub last: String,
+    pub node: Ref<V>,
+}
+
+impl<V> Clone for Child<V> {
+    fn clone(&self) -> Self {
+        Child {
+            last: self.last.clone(),
+            node: self.node.clone(),
+        }
+    }
+}
+
+impl<V> Node<V> {
+    fn count(&self) -> usize {
+        match self {
+            Node::Leaf(e) => e.len(),
+            Node::Branch { count, .. } | Node::Legacy { count, .. } => *count,
+        }
+    }
+
+    /// The nodes directly below this one.
+    fn children(&self) -> Box<dyn Iterator<Item = &Ref<V>> + '_> {
+        match self {
+            Node::Leaf(_) => Box::new(std::iter::empty()),
+            Node::Branch { children, .. } => Box::new(children.iter().map(|c| &c.node)),
+            Node::Legacy { children, .. } => Box::new(children.iter().flatten()),
+        }
+    }
+
+    /// The greatest key in the node (None when empty or a legacy branch).
+    fn last_key(&self) -> Option<&str> {
+        match self {
+            Node::Leaf(e) => e.last().map(|(k, _)| k.as_str()),
+            Node::Branch { children, .. } => children.last().map(|c| c.last.as_str()),
+            Node::Legacy { .. } => None,
+        }
+    }
 }
 
 /// A node and its hash.
@@ -93,16 +155,6 @@ impl<V> Clone for Ref<V> {
     }
 }
 
-/// How nodes are written: leaves as `{"l": [[key, value], ...]}`, branches
-/// as `{"n": count, "c": [hex or null; 16]}`.
-#[derive(Serialize, Deserialize)]
-enum Encoded<V> {
-    #[serde(rename = "l")]
-    Leaf(Vec<(String, V)>),
-    #[serde(rename = "b")]
-    Branch { n: usize, c: Vec<Option<String>> },
-}
-
 /// A node made by [`Tree::apply`], to be stored under its hash.
 #[derive(Debug, Clone)]
 pub struct NewNode {
@@ -118,18 +170,10 @@ pub enum TreeError {
     HashMismatch(NodeHash),
 }
 
-/// Where a key goes at `depth`: nibble `depth` of the key's place.
-fn slot(place: &KeyPlace, depth: usize) -> usize {
-    ((place >> (60 - 4 * depth)) & 0xf) as usize
-}
-
-/// A key's place in the trie: a 64-bit hash, fixed forever (stored trees
-/// depend on it), cheap (every lookup computes one) and well spread: FNV-1a
-/// with a final mix (SplitMix64's), written out here so no library update
-/// can change it.
-type KeyPlace = u64;
-
-fn key_hash(key: &str) -> KeyPlace {
+/// A key's 64-bit hash: fixed forever (stored trees depend on it), cheap
+/// and well spread: FNV-1a with a final mix (SplitMix64's), written out
+/// here so no library update can change it.
+fn key_hash(key: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in key.as_bytes() {
         h ^= u64::from(*b);
@@ -140,6 +184,13 @@ fn key_hash(key: &str) -> KeyPlace {
     h ^= h >> 27;
     h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
     h ^ (h >> 31)
+}
+
+/// Whether the item whose last key is `key` ends a node of `height`
+/// (0: a leaf). Every boundary of a height is one of the height below.
+fn ends_node(key: &str, height: u32) -> bool {
+    let bits = LEAF_BITS + BRANCH_BITS * height;
+    bits < 64 && key_hash(key) & ((1u64 << bits) - 1) == 0
 }
 
 /// One immutable version of the map.
@@ -163,7 +214,7 @@ where
     /// The empty map (its root is stored like any other node).
     pub fn empty() -> (Self, NewNode) {
         let mut made = Vec::new();
-        let root = make(Node::Leaf(Vec::new()), &mut made);
+        let root = codec::make(Node::Leaf(Vec::new()), &mut made);
         (Tree { root }, made.pop().expect("one node"))
     }
 
@@ -172,7 +223,7 @@ where
     }
 
     pub fn len(&self) -> usize {
-        count(&self.root.node)
+        self.root.node.count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -180,7 +231,6 @@ where
     }
 
     pub fn get(&self, key: &str) -> Option<&V> {
-        let h = key_hash(key);
         let mut node = &*self.root.node;
         let mut depth = 0;
         loop {
@@ -191,18 +241,19 @@ where
                         .ok()
                         .map(|i| &entries[i].1);
                 }
-                Node::Branch { children, .. } => match &children[slot(&h, depth)] {
-                    Some(child) => {
-                        node = &child.node;
-                        depth += 1;
-                    }
-                    None => return None,
-                },
+                Node::Branch { children, .. } => {
+                    let i = children.partition_point(|c| c.last.as_str() < key);
+                    node = &children.get(i)?.node.node;
+                }
+                Node::Legacy { children, .. } => {
+                    node = &children[legacy::slot(key_hash(key), depth)].as_ref()?.node;
+                }
             }
+            depth += 1;
         }
     }
 
-    /// Every entry, in no particular order.
+    /// Every entry, in key order (legacy trees: in no particular order).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
         let mut stack = vec![&*self.root.node];
         let mut leaf: std::slice::Iter<'_, (String, V)> = [].iter();
@@ -213,42 +264,56 @@ where
                 }
                 match stack.pop()? {
                     Node::Leaf(entries) => leaf = entries.iter(),
-                    Node::Branch { children, .. } => {
-                        stack.extend(children.iter().flatten().map(|c| &*c.node))
-                    }
+                    // Pushed last first, so the first child is popped first.
+                    n => stack.extend(n.children().map(|c| &*c.node).collect::<Vec<_>>().into_iter().rev()),
                 }
             }
         })
     }
 
     /// A new version with `changes` applied (`None` removes the key), and
-    /// the nodes it made, to store. Unchanged
-    /// subtrees are shared, not copied.
+    /// the nodes it made, to store. Unchanged subtrees are shared, not
+    /// copied; a change that changes nothing makes no node.
     pub fn apply(&self, changes: Vec<(String, Option<V>)>) -> (Self, Vec<NewNode>) {
-        let mut changes: Vec<(KeyPlace, String, Option<V>)> = changes
-            .into_iter()
-            .map(|(k, v)| (key_hash(&k), k, v))
-            .collect();
-        // The last change of a key wins.
-        changes.reverse();
+        // The last change of a key wins; changes to what is already there
+        // are none.
         let mut seen = HashSet::new();
-        changes.retain(|(_, k, _)| seen.insert(k.clone()));
+        let mut changes: Vec<(String, Option<V>)> = changes
+            .into_iter()
+            .rev()
+            .filter(|(k, _)| seen.insert(k.clone()))
+            .filter(|(k, v)| self.get(k) != v.as_ref())
+            .collect();
+        if changes.is_empty() {
+            return (self.clone(), Vec::new());
+        }
+        changes.sort_by(|a, b| a.0.cmp(&b.0));
         let mut made = Vec::new();
-        let root = apply_at(&self.root, changes, 0, &mut made);
-        // Only nodes on the paths to changes are made; one equal to a node
-        // stored before is stored again harmlessly (same key, same bytes).
+        let root = match legacy::is_legacy(&self.root.node) {
+            true => {
+                let mut all: std::collections::BTreeMap<String, V> = self
+                    .iter()
+                    .map(|(k, v)| (k.to_owned(), v.clone()))
+                    .collect();
+                for (k, v) in changes {
+                    match v {
+                        Some(v) => all.insert(k, v),
+                        None => all.remove(&k),
+                    };
+                }
+                apply::build_fresh(all.into_iter().collect(), &mut made)
+            }
+            false => apply::apply(&self.root, changes, &mut made),
+        };
         let mut unique = HashSet::new();
         made.retain(|n| unique.insert(n.hash));
         (Tree { root }, made)
     }
 
-    /// The changes that turn `self` into `other`: `(key, old, new)`,
-    /// visiting only subtrees whose hashes differ.
+    /// The changes that turn `self` into `other`: `(key, old, new)` in key
+    /// order, skipping every leaf the two versions share.
     pub fn diff<'a>(&'a self, other: &'a Tree<V>) -> Vec<(&'a str, Option<&'a V>, Option<&'a V>)> {
-        let mut out = Vec::new();
-        diff_nodes(Some(&self.root), Some(&other.root), &mut out);
-        out.sort_by(|a, b| a.0.cmp(b.0));
-        out
+        apply::diff(&self.root, &other.root)
     }
 
     /// The hash of every node of this version.
@@ -264,11 +329,8 @@ where
     pub fn visit_nodes(&self, f: &mut impl FnMut(NodeHash, &Node<V>) -> bool) {
         let mut stack = vec![&self.root];
         while let Some(r) = stack.pop() {
-            if !f(r.hash, &r.node) {
-                continue;
-            }
-            if let Node::Branch { children, .. } = &*r.node {
-                stack.extend(children.iter().flatten());
+            if f(r.hash, &r.node) {
+                stack.extend(r.node.children());
             }
         }
     }
@@ -307,13 +369,9 @@ where
                 }
                 let enc: Encoded<V> = serde_json::from_slice(&bytes)
                     .map_err(|e| TreeError::Corrupt(h, e.to_string()))?;
-                if let Encoded::Branch { c, .. } = &enc {
-                    for child in c.iter().flatten() {
-                        let ch = NodeHash::parse(child)
-                            .ok_or_else(|| TreeError::Corrupt(h, format!("bad child {child}")))?;
-                        if cache.get(&ch).is_none() && !decoded.contains_key(&ch) {
-                            wanted.push(ch);
-                        }
+                for ch in enc.child_hashes(h)? {
+                    if cache.get(&ch).is_none() && !decoded.contains_key(&ch) {
+                        wanted.push(ch);
                     }
                 }
                 decoded.insert(h, enc);
@@ -321,7 +379,7 @@ where
             wanted.sort();
             wanted.dedup();
         }
-        let node = build(root, &mut decoded, cache)?;
+        let node = codec::build(root, &mut decoded, cache)?;
         Ok(Tree {
             root: Ref { hash: root, node },
         })
@@ -336,268 +394,7 @@ where
                 continue;
             }
             map.insert(r.hash, Arc::downgrade(&r.node));
-            if let Node::Branch { children, .. } = &*r.node {
-                stack.extend(children.iter().flatten());
-            }
-        }
-    }
-}
-
-fn build<V: DeserializeOwned>(
-    h: NodeHash,
-    decoded: &mut HashMap<NodeHash, Encoded<V>>,
-    cache: &NodeCache<V>,
-) -> Result<Arc<Node<V>>, TreeError> {
-    if let Some(n) = cache.get(&h) {
-        return Ok(n);
-    }
-    let enc = decoded
-        .remove(&h)
-        .ok_or_else(|| TreeError::Corrupt(h, "node used twice or missing".into()))?;
-    let node = match enc {
-        Encoded::Leaf(entries) => Node::Leaf(entries),
-        Encoded::Branch { n, c } => {
-            if c.len() != FANOUT {
-                return Err(TreeError::Corrupt(h, "branch without 16 slots".into()));
-            }
-            let mut children: [Option<Ref<V>>; FANOUT] = Default::default();
-            for (slot, child) in c.iter().enumerate() {
-                if let Some(ch) = child {
-                    let ch = NodeHash::parse(ch).expect("checked while fetching");
-                    children[slot] = Some(Ref {
-                        hash: ch,
-                        node: build(ch, decoded, cache)?,
-                    });
-                }
-            }
-            Node::Branch {
-                count: n,
-                children: Box::new(children),
-            }
-        }
-    };
-    let node = Arc::new(node);
-    cache
-        .nodes
-        .lock()
-        .expect("lock")
-        .insert(h, Arc::downgrade(&node));
-    Ok(node)
-}
-
-fn count<V>(node: &Node<V>) -> usize {
-    match node {
-        Node::Leaf(e) => e.len(),
-        Node::Branch { count, .. } => *count,
-    }
-}
-
-/// Hashes and records a new node.
-fn make<V: Serialize>(node: Node<V>, made: &mut Vec<NewNode>) -> Ref<V> {
-    let enc: EncodedRef<'_, V> = match &node {
-        Node::Leaf(entries) => EncodedRef::Leaf(entries),
-        Node::Branch { count, children } => EncodedRef::Branch {
-            n: *count,
-            c: children
-                .iter()
-                .map(|c| c.as_ref().map(|c| c.hash.hex()))
-                .collect(),
-        },
-    };
-    let bytes = serde_json::to_vec(&enc).expect("nodes serialise");
-    let hash = NodeHash::of(&bytes);
-    made.push(NewNode { hash, bytes });
-    Ref {
-        hash,
-        node: Arc::new(node),
-    }
-}
-
-/// [`Encoded`] borrowing, for writing.
-#[derive(Serialize)]
-enum EncodedRef<'a, V> {
-    #[serde(rename = "l")]
-    Leaf(&'a Vec<(String, V)>),
-    #[serde(rename = "b")]
-    Branch { n: usize, c: Vec<Option<String>> },
-}
-
-type Change<V> = (KeyPlace, String, Option<V>);
-
-fn apply_at<V>(
-    at: &Ref<V>,
-    changes: Vec<Change<V>>,
-    depth: usize,
-    made: &mut Vec<NewNode>,
-) -> Ref<V>
-where
-    V: Clone + PartialEq + Serialize,
-{
-    if changes.is_empty() {
-        return at.clone();
-    }
-    match &*at.node {
-        Node::Leaf(entries) => {
-            let mut map: std::collections::BTreeMap<String, V> = entries.iter().cloned().collect();
-            let mut changed = false;
-            for (_, k, v) in changes {
-                match v {
-                    Some(v) => {
-                        if map.get(&k) != Some(&v) {
-                            changed = true;
-                            map.insert(k, v);
-                        }
-                    }
-                    None => changed |= map.remove(&k).is_some(),
-                }
-            }
-            if !changed {
-                return at.clone();
-            }
-            build_fresh(map.into_iter().collect(), depth, made)
-        }
-        Node::Branch { children, .. } => {
-            let mut groups: Vec<Vec<Change<V>>> = (0..FANOUT).map(|_| Vec::new()).collect();
-            for c in changes {
-                groups[slot(&c.0, depth)].push(c);
-            }
-            let mut next: [Option<Ref<V>>; FANOUT] = Default::default();
-            let mut changed = false;
-            for (i, group) in groups.into_iter().enumerate() {
-                let old = &children[i];
-                next[i] = if group.is_empty() {
-                    old.clone()
-                } else {
-                    let base = old.clone().unwrap_or_else(|| empty_leaf());
-                    let r = apply_at(&base, group, depth + 1, made);
-                    let r = (count(&r.node) > 0).then_some(r);
-                    changed |= r.as_ref().map(|r| r.hash) != old.as_ref().map(|o| o.hash);
-                    r
-                };
-            }
-            if !changed {
-                return at.clone();
-            }
-            let total: usize = next.iter().flatten().map(|c| count(&c.node)).sum();
-            if total <= LEAF_MAX {
-                // Collapse: a branch never holds few enough keys for a leaf.
-                let mut entries = Vec::with_capacity(total);
-                for c in next.iter().flatten() {
-                    collect(&c.node, &mut entries);
-                }
-                entries.sort_by(|a, b| a.0.cmp(&b.0));
-                return make(Node::Leaf(entries), made);
-            }
-            make(
-                Node::Branch {
-                    count: total,
-                    children: Box::new(next),
-                },
-                made,
-            )
-        }
-    }
-}
-
-fn empty_leaf<V>() -> Ref<V> {
-    // Never stored: only a starting point for apply_at.
-    Ref {
-        hash: NodeHash([0; 32]),
-        node: Arc::new(Node::Leaf(Vec::new())),
-    }
-}
-
-fn collect<V: Clone>(node: &Node<V>, out: &mut Vec<(String, V)>) {
-    match node {
-        Node::Leaf(e) => out.extend(e.iter().cloned()),
-        Node::Branch { children, .. } => {
-            for c in children.iter().flatten() {
-                collect(&c.node, out);
-            }
-        }
-    }
-}
-
-/// The canonical subtree at `depth` for `entries` (sorted by key).
-fn build_fresh<V>(entries: Vec<(String, V)>, depth: usize, made: &mut Vec<NewNode>) -> Ref<V>
-where
-    V: Clone + PartialEq + Serialize,
-{
-    if entries.len() <= LEAF_MAX || depth >= MAX_DEPTH {
-        return make(Node::Leaf(entries), made);
-    }
-    let total = entries.len();
-    let mut groups: Vec<Vec<(String, V)>> = (0..FANOUT).map(|_| Vec::new()).collect();
-    for (k, v) in entries {
-        let h = key_hash(&k);
-        groups[slot(&h, depth)].push((k, v));
-    }
-    let mut children: [Option<Ref<V>>; FANOUT] = Default::default();
-    for (i, g) in groups.into_iter().enumerate() {
-        if !g.is_empty() {
-            children[i] = Some(build_fresh(g, depth + 1, made));
-        }
-    }
-    make(
-        Node::Branch {
-            count: total,
-            children: Box::new(children),
-        },
-        made,
-    )
-}
-
-fn diff_nodes<'a, V: PartialEq>(
-    a: Option<&'a Ref<V>>,
-    b: Option<&'a Ref<V>>,
-    out: &mut Vec<(&'a str, Option<&'a V>, Option<&'a V>)>,
-) {
-    match (a, b) {
-        (None, None) => {}
-        (Some(a), Some(b)) if a.hash == b.hash => {}
-        (Some(a), Some(b)) => match (&*a.node, &*b.node) {
-            (Node::Branch { children: ca, .. }, Node::Branch { children: cb, .. }) => {
-                for (x, y) in ca.iter().zip(cb.iter()) {
-                    diff_nodes(x.as_ref(), y.as_ref(), out);
-                }
-            }
-            _ => diff_entries(entries_of(&a.node), entries_of(&b.node), out),
-        },
-        (Some(a), None) => diff_entries(entries_of(&a.node), Vec::new(), out),
-        (None, Some(b)) => diff_entries(Vec::new(), entries_of(&b.node), out),
-    }
-}
-
-fn entries_of<V>(node: &Node<V>) -> Vec<(&str, &V)> {
-    let mut out = Vec::new();
-    let mut stack = vec![node];
-    while let Some(n) = stack.pop() {
-        match n {
-            Node::Leaf(e) => out.extend(e.iter().map(|(k, v)| (k.as_str(), v))),
-            Node::Branch { children, .. } => {
-                stack.extend(children.iter().flatten().map(|c| &*c.node))
-            }
-        }
-    }
-    out
-}
-
-fn diff_entries<'a, V: PartialEq>(
-    a: Vec<(&'a str, &'a V)>,
-    b: Vec<(&'a str, &'a V)>,
-    out: &mut Vec<(&'a str, Option<&'a V>, Option<&'a V>)>,
-) {
-    let a: HashMap<&str, &V> = a.into_iter().collect();
-    let b: HashMap<&str, &V> = b.into_iter().collect();
-    for (k, va) in &a {
-        match b.get(k) {
-            Some(vb) if vb == va => {}
-            other => out.push((k, Some(va), other.copied())),
-        }
-    }
-    for (k, vb) in &b {
-        if !a.contains_key(k) {
-            out.push((k, None, Some(vb)));
+            stack.extend(r.node.children());
         }
     }
 }

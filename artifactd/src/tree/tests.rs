@@ -161,3 +161,121 @@ async fn a_node_that_does_not_match_its_hash_is_refused() {
     .await;
     assert!(matches!(r, Err(TreeError::HashMismatch(_))));
 }
+
+/// Random batches of inserts, updates and removals: the tree always holds
+/// what a plain map holds, iterates in key order, and has the root a build
+/// from scratch gives (the shape depends on the contents only).
+#[test]
+fn random_changes_match_a_map_and_a_fresh_build() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(14);
+    let mut model = std::collections::BTreeMap::new();
+    let (mut t, _) = T::empty();
+    for step in 0..300 {
+        let n = if step % 50 == 0 { 2000 } else { rng.gen_range(1..40) };
+        let mut changes = Vec::new();
+        for _ in 0..n {
+            let k = format!("k{:05}", rng.gen_range(0..6000u32));
+            let v = rng.gen_range(0..3u32);
+            // Removals grow rarer than inserts, so the tree grows then churns.
+            let change = (rng.gen_range(0..3) > 0).then_some(v);
+            changes.push((k, change));
+        }
+        for (k, v) in &changes {
+            match v {
+                Some(v) => model.insert(k.clone(), *v),
+                None => model.remove(k),
+            };
+        }
+        let before = t.node_hashes();
+        let (next, made) = t.apply(changes);
+        t = next;
+        let new: HashSet<NodeHash> = t.node_hashes().difference(&before).copied().collect();
+        let made_set: HashSet<NodeHash> = made.iter().map(|m| m.hash).collect();
+        assert!(new.is_subset(&made_set), "step {step}: a node was not reported");
+        assert_eq!(t.len(), model.len(), "step {step}");
+        let got: Vec<(String, u32)> = t.iter().map(|(k, v)| (k.to_owned(), *v)).collect();
+        let want: Vec<(String, u32)> = model.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        assert_eq!(got, want, "step {step}");
+        if step % 10 == 0 {
+            let (fresh, _) = with(model.iter().map(|(k, v)| (k.clone(), *v)));
+            assert_eq!(fresh.root(), t.root(), "step {step}: not the canonical shape");
+            for (k, v) in model.iter().take(50) {
+                assert_eq!(t.get(k), Some(v));
+            }
+            assert_eq!(t.get("k99999"), None);
+        }
+    }
+    assert!(model.len() > 1000, "the test should reach a deep tree");
+}
+
+/// Paths that change together sit together: a publish of one dist's index
+/// files (names and by-hash names under one directory) rewrites a few
+/// nodes, not one per path.
+#[test]
+fn related_paths_share_nodes() {
+    let mut entries: Vec<(String, u32)> = (0..20_000u32)
+        .map(|i| (format!("pool/main/p/pkg{i:05}/pkg{i:05}_1.0_amd64.deb"), i))
+        .collect();
+    for f in 0..20u32 {
+        entries.push((format!("dists/bookworm/main/by-hash/SHA256/{:064x}", f * 7919), f));
+        entries.push((format!("dists/bookworm/main/file{f}"), f));
+    }
+    let (t, _) = with(entries);
+    let mut changes: Vec<(String, Option<u32>)> = Vec::new();
+    for f in 0..20u32 {
+        changes.push((format!("dists/bookworm/main/by-hash/SHA256/{:064x}", f * 7919), None));
+        changes.push((format!("dists/bookworm/main/by-hash/SHA256/{:064x}", f * 104_729 + 1), Some(f)));
+        changes.push((format!("dists/bookworm/main/file{f}"), Some(f + 1)));
+    }
+    changes.push(("pool/main/p/pkg20000/pkg20000_1.0_amd64.deb".into(), Some(1)));
+    let (_, made) = t.apply(changes);
+    assert!(made.len() <= 12, "{} nodes for 61 related changes", made.len());
+}
+
+#[test]
+fn iteration_is_in_key_order() {
+    let (t, _) = with(keys(3000));
+    let got: Vec<&str> = t.iter().map(|(k, _)| k).collect();
+    let mut sorted = got.clone();
+    sorted.sort();
+    assert_eq!(got, sorted);
+    assert_eq!(got.len(), 3000);
+}
+
+/// Sets stored in the old hash-trie shape stay readable, compare with new
+/// ones, and turn into the new shape at their first change.
+#[tokio::test]
+async fn legacy_trees_stay_readable() {
+    let entries = keys(400);
+    let (root, nodes) = legacy::encode(&entries);
+    let stored: HashMap<NodeHash, Vec<u8>> = nodes.into_iter().collect();
+    let cache = NodeCache::default();
+    let old = T::load(root, &cache, |h| {
+        let b = stored.get(&h).cloned();
+        async move { b.ok_or(TreeError::Corrupt(h, "missing".into())) }
+    })
+    .await
+    .unwrap();
+    assert_eq!(old.root(), root);
+    assert_eq!(old.len(), 400);
+    assert_eq!(old.get("pkg123/index.json"), Some(&123));
+    assert_eq!(old.get("pkg400/index.json"), None);
+    assert_eq!(old.iter().count(), 400);
+    // Every stored node is visited (what garbage collection marks).
+    let visited = old.node_hashes();
+    assert_eq!(visited, stored.keys().copied().collect::<HashSet<_>>());
+    // Against the same contents in the new shape: no difference.
+    let (new, _) = with(keys(400));
+    assert!(old.diff(&new).is_empty());
+    assert_eq!(new.diff(&old), vec![]);
+    // A change gives the new shape's tree for the new contents.
+    let (changed, made) = old.apply(vec![("pkg5/index.json".into(), None)]);
+    let (want, _) = with(keys(400).into_iter().filter(|(k, _)| k != "pkg5/index.json"));
+    assert_eq!(changed.root(), want.root());
+    assert!(!made.is_empty());
+    assert_eq!(
+        old.diff(&changed),
+        vec![("pkg5/index.json", Some(&5), None)]
+    );
+}

@@ -265,7 +265,13 @@ where
                 match stack.pop()? {
                     Node::Leaf(entries) => leaf = entries.iter(),
                     // Pushed last first, so the first child is popped first.
-                    n => stack.extend(n.children().map(|c| &*c.node).collect::<Vec<_>>().into_iter().rev()),
+                    n => stack.extend(
+                        n.children()
+                            .map(|c| &*c.node)
+                            .collect::<Vec<_>>()
+                            .into_iter()
+                            .rev(),
+                    ),
                 }
             }
         })

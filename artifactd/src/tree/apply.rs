@@ -188,7 +188,8 @@ where
                 let n = p.children;
                 let intact = pos + n <= cur.len()
                     && (0..n).all(|t| matches!(cur[pos + t], Item::Old(x) if x == i + t))
-                    && (pos + n == cur.len() || p.last.is_some_and(|l| ends_node(l, height as u32)));
+                    && (pos + n == cur.len()
+                        || p.last.is_some_and(|l| ends_node(l, height as u32)));
                 if intact {
                     next.push(Item::Old(j));
                     pos += n;

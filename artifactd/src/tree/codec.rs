@@ -72,7 +72,12 @@ pub(super) fn build<V: DeserializeOwned>(
             }
             let children = c
                 .into_iter()
-                .map(|(last, hex)| Ok(Child { last, node: child(&hex)? }))
+                .map(|(last, hex)| {
+                    Ok(Child {
+                        last,
+                        node: child(&hex)?,
+                    })
+                })
                 .collect::<Result<Vec<_>, TreeError>>()?;
             Node::Branch { count: n, children }
         }

@@ -172,7 +172,11 @@ fn random_changes_match_a_map_and_a_fresh_build() {
     let mut model = std::collections::BTreeMap::new();
     let (mut t, _) = T::empty();
     for step in 0..300 {
-        let n = if step % 50 == 0 { 2000 } else { rng.gen_range(1..40) };
+        let n = if step % 50 == 0 {
+            2000
+        } else {
+            rng.gen_range(1..40)
+        };
         let mut changes = Vec::new();
         for _ in 0..n {
             let k = format!("k{:05}", rng.gen_range(0..6000u32));
@@ -192,14 +196,21 @@ fn random_changes_match_a_map_and_a_fresh_build() {
         t = next;
         let new: HashSet<NodeHash> = t.node_hashes().difference(&before).copied().collect();
         let made_set: HashSet<NodeHash> = made.iter().map(|m| m.hash).collect();
-        assert!(new.is_subset(&made_set), "step {step}: a node was not reported");
+        assert!(
+            new.is_subset(&made_set),
+            "step {step}: a node was not reported"
+        );
         assert_eq!(t.len(), model.len(), "step {step}");
         let got: Vec<(String, u32)> = t.iter().map(|(k, v)| (k.to_owned(), *v)).collect();
         let want: Vec<(String, u32)> = model.iter().map(|(k, v)| (k.clone(), *v)).collect();
         assert_eq!(got, want, "step {step}");
         if step % 10 == 0 {
             let (fresh, _) = with(model.iter().map(|(k, v)| (k.clone(), *v)));
-            assert_eq!(fresh.root(), t.root(), "step {step}: not the canonical shape");
+            assert_eq!(
+                fresh.root(),
+                t.root(),
+                "step {step}: not the canonical shape"
+            );
             for (k, v) in model.iter().take(50) {
                 assert_eq!(t.get(k), Some(v));
             }
@@ -218,19 +229,38 @@ fn related_paths_share_nodes() {
         .map(|i| (format!("pool/main/p/pkg{i:05}/pkg{i:05}_1.0_amd64.deb"), i))
         .collect();
     for f in 0..20u32 {
-        entries.push((format!("dists/bookworm/main/by-hash/SHA256/{:064x}", f * 7919), f));
+        entries.push((
+            format!("dists/bookworm/main/by-hash/SHA256/{:064x}", f * 7919),
+            f,
+        ));
         entries.push((format!("dists/bookworm/main/file{f}"), f));
     }
     let (t, _) = with(entries);
     let mut changes: Vec<(String, Option<u32>)> = Vec::new();
     for f in 0..20u32 {
-        changes.push((format!("dists/bookworm/main/by-hash/SHA256/{:064x}", f * 7919), None));
-        changes.push((format!("dists/bookworm/main/by-hash/SHA256/{:064x}", f * 104_729 + 1), Some(f)));
+        changes.push((
+            format!("dists/bookworm/main/by-hash/SHA256/{:064x}", f * 7919),
+            None,
+        ));
+        changes.push((
+            format!(
+                "dists/bookworm/main/by-hash/SHA256/{:064x}",
+                f * 104_729 + 1
+            ),
+            Some(f),
+        ));
         changes.push((format!("dists/bookworm/main/file{f}"), Some(f + 1)));
     }
-    changes.push(("pool/main/p/pkg20000/pkg20000_1.0_amd64.deb".into(), Some(1)));
+    changes.push((
+        "pool/main/p/pkg20000/pkg20000_1.0_amd64.deb".into(),
+        Some(1),
+    ));
     let (_, made) = t.apply(changes);
-    assert!(made.len() <= 12, "{} nodes for 61 related changes", made.len());
+    assert!(
+        made.len() <= 12,
+        "{} nodes for 61 related changes",
+        made.len()
+    );
 }
 
 #[test]
@@ -271,7 +301,11 @@ async fn legacy_trees_stay_readable() {
     assert_eq!(new.diff(&old), vec![]);
     // A change gives the new shape's tree for the new contents.
     let (changed, made) = old.apply(vec![("pkg5/index.json".into(), None)]);
-    let (want, _) = with(keys(400).into_iter().filter(|(k, _)| k != "pkg5/index.json"));
+    let (want, _) = with(
+        keys(400)
+            .into_iter()
+            .filter(|(k, _)| k != "pkg5/index.json"),
+    );
     assert_eq!(changed.root(), want.root());
     assert!(!made.is_empty());
     assert_eq!(

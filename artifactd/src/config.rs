@@ -113,8 +113,8 @@ pub struct StorageSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PublishSettings {
-    /// While uploads keep arriving, publishes are this far apart, each
-    /// covering everything committed meanwhile.
+    /// While uploads keep arriving, publishes start at least this far
+    /// apart, each covering everything committed meanwhile (0: back to back).
     pub debounce_ms: u64,
     /// How long superseded index files stay readable.
     pub grace_period_secs: u64,
@@ -168,7 +168,7 @@ impl Default for StorageSettings {
 impl Default for PublishSettings {
     fn default() -> Self {
         PublishSettings {
-            debounce_ms: 50,
+            debounce_ms: 0,
             grace_period_secs: 3600,
             wait_timeout_secs: 60,
             lease_secs: 10,

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use artifactd_provider_api::{PackageChange, RenderChanges, RenderInput};
 use bytes::Bytes;
-use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
@@ -29,7 +28,7 @@ use crate::gc::{Collected, Collector};
 use crate::registry::Registry;
 use crate::signing::{KeyAlgorithm, RepoSigner};
 use crate::state::{IndexSetView, ManifestEntry, RepoState, Repos};
-use crate::storage::{Storage, StorageKey};
+use crate::storage::{NewObject, Storage, StorageKey};
 
 mod entries;
 
@@ -196,12 +195,15 @@ impl Publisher {
         let id = state.info.id;
         let mut failures = 0u32;
         // The first publish of a loop starts at once (nothing to wait for
-        // when idle); later rounds wait the debounce window, gathering what
-        // arrived while the previous publish ran.
+        // when idle); later rounds start at least the debounce window after
+        // the previous one started, covering what arrived meanwhile.
         let mut idle = true;
+        let mut last_start: Option<Instant> = None;
         loop {
-            if !std::mem::take(&mut idle) {
-                tokio::time::sleep(self.cfg.debounce()).await;
+            if !std::mem::take(&mut idle)
+                && let Some(at) = last_start
+            {
+                tokio::time::sleep_until((at + self.cfg.debounce()).into()).await;
             }
             let repo = match self.db.repo_by_id(id).await {
                 Ok(r) => r,
@@ -248,6 +250,7 @@ impl Publisher {
                 }
             }
             let started = Instant::now();
+            last_start = Some(started);
             match self
                 .publish_once(&state, repo.generation, repo.change_seq)
                 .await
@@ -266,8 +269,8 @@ impl Publisher {
                     self.note(&worker, p);
                     self.maybe_gc(&state, &worker).await;
                     // Nothing more wanted: stop at once (a sequential
-                    // uploader never waits for a window). Otherwise wait out
-                    // the debounce window, gathering what arrives.
+                    // uploader never waits for a window). Otherwise publish
+                    // again once the debounce window allows.
                     if worker.wanted.load(Ordering::SeqCst) <= p.seq {
                         worker.running.store(false, Ordering::SeqCst);
                         // A request may have slipped in before the store.
@@ -388,6 +391,7 @@ impl Publisher {
             _ => Default::default(),
         };
         use entries::Rendering;
+        let phase = Instant::now();
         let (rendering, package_entries, package_count, sections) =
             tokio::task::spawn_blocking(move || {
                 let snap = render_state.snapshot.lock().expect("lock");
@@ -576,19 +580,27 @@ impl Publisher {
                 sha
             }
         };
-        futures_util::stream::iter(to_store)
-            .map(|(key, bytes, json)| {
-                let storage = self.storage.clone();
-                let content_type = match json {
-                    true => "application/json",
-                    false => "application/octet-stream",
-                };
-                async move { storage.put_bytes(&key, bytes, content_type).await }
-            })
-            .buffer_unordered(16)
-            .try_collect::<Vec<()>>()
+        let render_ms = phase.elapsed().as_millis() as u64;
+        let phase = Instant::now();
+        let objects = to_store.len();
+        self.storage
+            .put_many(
+                to_store
+                    .into_iter()
+                    .map(|(key, bytes, json)| NewObject {
+                        key,
+                        bytes,
+                        content_type: match json {
+                            true => "application/json",
+                            false => "application/octet-stream",
+                        },
+                    })
+                    .collect(),
+            )
             .await?;
 
+        let store_ms = phase.elapsed().as_millis() as u64;
+        let phase = Instant::now();
         let Some(row) = self
             .db
             .flip_index_set(
@@ -606,7 +618,16 @@ impl Publisher {
         else {
             return Ok(None);
         };
-        tracing::debug!(repo = repo_id, nodes = stored_nodes, root = %tree.root(), "stored manifest tree");
+        tracing::debug!(
+            repo = repo_id,
+            objects,
+            nodes = stored_nodes,
+            render_ms,
+            store_ms,
+            flip_ms = phase.elapsed().as_millis() as u64,
+            root = %tree.root(),
+            "stored index set"
+        );
         tree.remember(&state.nodes);
         let view = IndexSetView::new(row.generation, tree);
         for entry in manifest.values() {

@@ -33,7 +33,7 @@ out="$RESULTS/apt-publish.txt"
   echo "# Add one package to a dist of N and republish, same .deb files, same run ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores)"
   echo "# median of $ROUNDS rounds, milliseconds; artifactd: release build, SQLite + local storage, Ed25519 key"
   echo "# artifactd 'publish' is the server's own publish time (render, store, flip); 'upload' is the whole"
-  echo "# /addpkg round trip until the package is published (includes the 50 ms coalescing window)"
+  echo "# /addpkg round trip until the package is published"
   printf "%8s %18s %18s %12s %12s\n" N artifactd_publish artifactd_upload reprepro aptly
 } >"$out"
 

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use super::{ByteRange, ByteStream, Storage, StorageError, StorageKey};
+use super::{ByteRange, ByteStream, NewObject, Storage, StorageError, StorageKey};
 
 /// Files under `root`, laid out as [`StorageKey::path`] says.
 #[derive(Debug, Clone)]
@@ -63,6 +63,43 @@ fn write_then_rename(
     let result = write(tmp).and_then(|()| std::fs::rename(tmp, dest));
     if result.is_err() {
         let _ = std::fs::remove_file(tmp);
+    }
+    result
+}
+
+/// Writes every file of `batch` to a temporary name, syncs them all, then
+/// renames them into place; on failure removes the temporary files.
+fn put_batch(
+    batch: &[(PathBuf, Bytes)],
+    dirs: &mut std::collections::HashSet<PathBuf>,
+) -> std::io::Result<()> {
+    let mut written: Vec<(PathBuf, std::fs::File, &Path)> = Vec::with_capacity(batch.len());
+    let mut run = || {
+        for (dest, bytes) in batch {
+            if let Some(dir) = dest.parent()
+                && !dirs.contains(dir)
+            {
+                ensure_parent(dest)?;
+                dirs.insert(dir.to_owned());
+            }
+            let tmp = LocalStorage::tmp_name(dest);
+            let mut f = std::fs::File::create(&tmp)?;
+            written.push((tmp, f.try_clone()?, dest));
+            std::io::Write::write_all(&mut f, bytes)?;
+        }
+        for (_, f, _) in &written {
+            f.sync_all()?;
+        }
+        for (tmp, _, dest) in &written {
+            std::fs::rename(tmp, dest)?;
+        }
+        Ok(())
+    };
+    let result = run();
+    if result.is_err() {
+        for (tmp, _, _) in &written {
+            let _ = std::fs::remove_file(tmp);
+        }
     }
     result
 }
@@ -131,6 +168,27 @@ impl Storage for LocalStorage {
                 std::io::Write::write_all(&mut f, &bytes)?;
                 f.sync_all()
             })
+        })
+        .await
+    }
+
+    /// One blocking task for the batch, writing every file before syncing
+    /// any (a task per object would cost a thread hand-off each).
+    async fn put_many(&self, objects: Vec<NewObject>) -> Result<(), StorageError> {
+        let Some(first) = objects.first().map(|o| o.key.clone()) else {
+            return Ok(());
+        };
+        let files: Vec<(PathBuf, Bytes)> = objects
+            .into_iter()
+            .map(|o| (self.file(&o.key), o.bytes))
+            .collect();
+        blocking(&first, move || {
+            let mut dirs = std::collections::HashSet::new();
+            // Batches bound the open files (a first publish stores thousands).
+            for batch in files.chunks(64) {
+                put_batch(batch, &mut dirs)?;
+            }
+            Ok(())
         })
         .await
     }

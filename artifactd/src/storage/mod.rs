@@ -72,6 +72,14 @@ pub struct ByteRange {
     pub len: u64,
 }
 
+/// An object for [`Storage::put_many`].
+#[derive(Debug, Clone)]
+pub struct NewObject {
+    pub key: StorageKey,
+    pub bytes: Bytes,
+    pub content_type: &'static str,
+}
+
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
     /// Moves a finished local file into the store under `key`. The source is
@@ -89,6 +97,18 @@ pub trait Storage: Send + Sync + 'static {
         bytes: Bytes,
         content_type: &str,
     ) -> Result<(), StorageError>;
+    /// Stores several small objects, all durable when it returns; on error
+    /// some may be stored and others not (each one whole or absent). The
+    /// default runs up to 16 [`Storage::put_bytes`] at once.
+    async fn put_many(&self, objects: Vec<NewObject>) -> Result<(), StorageError> {
+        use futures_util::{StreamExt, TryStreamExt};
+        futures_util::stream::iter(objects)
+            .map(|o| async move { self.put_bytes(&o.key, o.bytes, o.content_type).await })
+            .buffer_unordered(16)
+            .try_collect::<Vec<()>>()
+            .await
+            .map(drop)
+    }
     /// Streams an object, or one range of it.
     async fn get(
         &self,

@@ -231,9 +231,9 @@ pub(super) fn tree_changes(
     match removed {
         Some(removed) => {
             for path in removed {
-                if !manifest.contains_key(&path)
-                    && previous.get(&path).is_some_and(|e| !is_package(e))
-                {
+                let old = previous.get(&path);
+                if !manifest.contains_key(&path) && old.is_some_and(|e| !is_package(e)) {
+                    replaced(old);
                     changes.push((path, None));
                 }
             }
@@ -242,6 +242,9 @@ pub(super) fn tree_changes(
             for (path, entry) in previous.iter() {
                 // With the package changes at hand, package entries are theirs.
                 if (!is_package(entry) || packages.is_none()) && !manifest.contains_key(path) {
+                    // A file renamed (rpm metadata is named by its checksum)
+                    // keeps the parts it shares with its new name stored.
+                    replaced(Some(entry));
                     changes.push((path.to_owned(), None));
                 }
             }

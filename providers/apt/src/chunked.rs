@@ -11,9 +11,10 @@
 //!
 //! The compressed files are handed to the server as parts
 //! ([`IndexBody::Parts`](artifactd_provider_api::IndexBody::Parts)), one per
-//! group of [`GROUP_CHUNKS`] chunks by key, so a publish stores only the
-//! group that changed (and the small xz index), whatever the size of the
-//! index. Groups bound the part list an index set records: a part per chunk
+//! group of [`GROUP_CHUNKS`] chunks by key, except that the last chunk is a
+//! part of its own, so a publish stores only the group that changed (for an
+//! upload: the last chunk, and the small xz index), whatever the size of
+//! the index. Groups bound the part list an index set records: a part per chunk
 //! would make that list, rewritten at every publish, the larger cost.
 
 use std::collections::HashMap;
@@ -122,8 +123,9 @@ pub struct Built {
     pub xz_digests: Digests,
 }
 
-/// The parts of one group as last built, and the chunks they hold (key,
-/// fingerprint, and whether the xz block was the last chunk's).
+/// The parts of one run of chunks as last built (a group, or the last
+/// group without its last chunk, or that chunk), and the chunks they hold
+/// (key, fingerprint, and whether the xz block was the last chunk's).
 struct Group {
     members: Vec<(i64, u64, bool)>,
     gz: Option<Part>,
@@ -133,6 +135,7 @@ struct Group {
 #[derive(Default)]
 pub struct ChunkedIndex {
     chunks: Vec<Chunk>,
+    /// By the key of the run's first chunk.
     groups: HashMap<i64, Group>,
 }
 
@@ -264,13 +267,20 @@ impl ChunkedIndex {
                 .iter()
                 .take_while(|c| c.key.div_euclid(GROUP_CHUNKS) == group)
                 .count();
+            // The last chunk, the one uploads change, is a part of its own:
+            // an upload then rewrites one chunk, not its whole group.
+            let len = match start + len == self.chunks.len() && len > 1 {
+                true => len - 1,
+                false => len,
+            };
+            let run = self.chunks[start].key;
             let members = &mut self.chunks[start..start + len];
             start += len;
             let ids: Vec<(i64, u64, bool)> = members
                 .iter()
                 .map(|c| (c.key, c.fingerprint, c.xz_last))
                 .collect();
-            let built = match old.remove(&group) {
+            let built = match old.remove(&run) {
                 Some(g) if g.members == ids => g,
                 _ => Group {
                     gz: join_part(members.iter_mut().map(|c| &mut c.gz)),
@@ -284,7 +294,7 @@ impl ChunkedIndex {
             };
             gz.extend(built.gz.clone());
             xz_blocks.extend(built.xz.clone());
-            self.groups.insert(group, built);
+            self.groups.insert(run, built);
         }
         let gz_digests = if gz.is_empty() {
             // An empty index is still a valid gzip file.
@@ -497,7 +507,8 @@ mod tests {
             .collect();
         let mut idx = ChunkedIndex::default();
         let before = idx.update(specs(&all), true).unwrap();
-        assert_eq!(before.gz.len(), 40 / GROUP_CHUNKS as usize);
+        // Five groups, the last one's last chunk apart.
+        assert_eq!(before.gz.len(), 40 / GROUP_CHUNKS as usize + 1);
         let mut changed = all.clone();
         changed[19].1 = "Package: changed\n\n";
         let after = idx.update(specs(&changed), true).unwrap();
@@ -513,10 +524,16 @@ mod tests {
         // Unchanged groups are not even joined again.
         assert!(Arc::ptr_eq(&before.gz[4].bytes, &after.gz[4].bytes));
         assert!(Arc::ptr_eq(&before.xz[1].bytes, &after.xz[1].bytes));
-        // Header, five groups, tail: group 2 and the tail changed.
-        assert_eq!(differs(&before.xz, &after.xz), vec![3, 6]);
+        // Header, six parts, tail: group 2 and the tail changed.
+        assert_eq!(differs(&before.xz, &after.xz), vec![3, 7]);
         let mut fresh = ChunkedIndex::default();
         let again = fresh.update(specs(&changed), true).unwrap();
-        assert_eq!((again.gz, again.xz), (after.gz, after.xz));
+        assert_eq!((again.gz, again.xz), (after.gz.clone(), after.xz.clone()));
+        // What uploads do, growing the last chunk: only its part changes.
+        let mut grown = changed.clone();
+        grown[39].1 = "Package: p39\n\nPackage: p39b\n\n";
+        let last = idx.update(specs(&grown), true).unwrap();
+        assert_eq!(differs(&after.gz, &last.gz), vec![5]);
+        assert_eq!(differs(&after.xz, &last.xz), vec![6, 7]);
     }
 }

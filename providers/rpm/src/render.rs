@@ -7,8 +7,11 @@
 //! hashes to 0 modulo [`SPREAD`], so boundaries depend on the packages, not
 //! their positions: an upload changes the last chunk, a deletion the chunk
 //! that held it. Chunks are kept between renders by the identities of their
-//! packages, and each is an [`IndexBody::Parts`] part the server stores
-//! once, so a publish compresses and writes about one chunk per file.
+//! packages. Runs of about [`GROUP`] chunks (ending where a chunk's last
+//! package hashes to 0 modulo `SPREAD * GROUP`) are each an
+//! [`IndexBody::Parts`] part the server stores once, and the last chunk is
+//! a part of its own, so a publish compresses and writes about one chunk per
+//! file, and the part lists a set records stay short.
 //! What is still O(packages): hashing the whole uncompressed text for
 //! `open-checksum` (the head before it changes with every count).
 
@@ -31,6 +34,12 @@ use crate::xml::{Entry, Kind};
 const SPREAD: u64 = 32;
 /// No chunk holds more packages than this, whatever the hashes say.
 const MAX_CHUNK: usize = 4 * SPREAD as usize;
+/// Chunks per part on average (a group ends after a chunk whose last
+/// package hashes to 0 modulo `SPREAD * GROUP`), and at most: a part per
+/// chunk would make the part lists a set records, rewritten at every
+/// publish and held for the grace period, the larger cost.
+const GROUP: u64 = 8;
+const MAX_GROUP: usize = 2 * GROUP as usize;
 
 fn err(e: impl std::fmt::Display) -> ProviderError {
     ProviderError::Render(e.to_string())
@@ -113,7 +122,7 @@ impl Renderer<'_> {
         kind: Kind,
         dist: &str,
         pkgs: &[Pkg<'_>],
-    ) -> Result<Arc<Chunk>, ProviderError> {
+    ) -> Result<([u8; 32], Arc<Chunk>), ProviderError> {
         let mut key = Sha256::new();
         key.update(kind.name());
         key.update([0]);
@@ -127,7 +136,7 @@ impl Renderer<'_> {
         if let Some(c) = self.used.get(&key).or_else(|| self.previous.get(&key)) {
             let c = c.clone();
             self.used.insert(key, c.clone());
-            return Ok(c);
+            return Ok((key, c));
         }
         let mut text = String::new();
         for p in pkgs {
@@ -139,48 +148,90 @@ impl Renderer<'_> {
             text,
         });
         self.used.insert(key, chunk.clone());
-        Ok(chunk)
+        Ok((key, chunk))
+    }
+
+    /// One part holding the gzip members of `chunks` (kept between renders
+    /// by the chunks' keys).
+    fn group(&mut self, chunks: &[([u8; 32], Arc<Chunk>)]) -> Part {
+        if let [(_, c)] = chunks {
+            return c.gz.clone();
+        }
+        let mut key = Sha256::new();
+        key.update(b"group");
+        for (k, _) in chunks {
+            key.update(k);
+        }
+        let key: [u8; 32] = key.finalize().into();
+        if let Some(c) = self.used.get(&key).or_else(|| self.previous.get(&key)) {
+            let c = c.clone();
+            self.used.insert(key, c.clone());
+            return c.gz.clone();
+        }
+        let bytes: Vec<u8> = chunks
+            .iter()
+            .flat_map(|(_, c)| c.gz.bytes.iter().copied())
+            .collect();
+        let group = Arc::new(Chunk {
+            text: Vec::new(),
+            gz: Part::new(bytes),
+        });
+        self.used.insert(key, group.clone());
+        group.gz.clone()
     }
 
     fn build(&mut self, kind: Kind, dist: &str, pkgs: &[Pkg<'_>]) -> Result<Built, ProviderError> {
+        // Chunks, each with whether it ends a group.
         let mut chunks = Vec::new();
         let mut start = 0;
         for (i, p) in pkgs.iter().enumerate() {
-            if mix(p.record.id).is_multiple_of(SPREAD)
-                || i + 1 - start >= MAX_CHUNK
-                || i + 1 == pkgs.len()
-            {
-                chunks.push(self.chunk(kind, dist, &pkgs[start..=i])?);
+            let m = mix(p.record.id);
+            if m.is_multiple_of(SPREAD) || i + 1 - start >= MAX_CHUNK || i + 1 == pkgs.len() {
+                let chunk = self.chunk(kind, dist, &pkgs[start..=i])?;
+                chunks.push((chunk, m.is_multiple_of(SPREAD * GROUP)));
                 start = i + 1;
+            }
+        }
+        // Runs of chunks served as one part each; the last chunk, the one
+        // uploads change, alone.
+        let mut runs: Vec<Vec<([u8; 32], Arc<Chunk>)>> = Vec::new();
+        let mut run = Vec::new();
+        let count = chunks.len();
+        for (i, (chunk, ends)) in chunks.into_iter().enumerate() {
+            if i + 1 == count {
+                if !run.is_empty() {
+                    runs.push(std::mem::take(&mut run));
+                }
+                runs.push(vec![chunk]);
+                break;
+            }
+            run.push(chunk);
+            if ends || run.len() >= MAX_GROUP {
+                runs.push(std::mem::take(&mut run));
             }
         }
         let head = kind.head(pkgs.len());
         let tail = kind.tail();
         let mut open = Sha256::new();
         let mut gz = Sha256::new();
-        let mut parts = Vec::with_capacity(chunks.len() + 2);
+        let mut parts = Vec::with_capacity(runs.len() + 2);
         let mut open_size = 0u64;
         let mut size = 0u64;
-        let mut add = |text: &[u8], part: Part, parts: &mut Vec<Part>| {
-            open.update(text);
-            open_size += text.len() as u64;
+        let mut add = |texts: &[&[u8]], part: Part| {
+            for t in texts {
+                open.update(t);
+                open_size += t.len() as u64;
+            }
             gz.update(&part.bytes);
             size += part.bytes.len() as u64;
             parts.push(part);
         };
-        add(
-            head.as_bytes(),
-            Part::new(gzip(head.as_bytes())),
-            &mut parts,
-        );
-        for c in &chunks {
-            add(&c.text, c.gz.clone(), &mut parts);
+        add(&[head.as_bytes()], Part::new(gzip(head.as_bytes())));
+        for run in &runs {
+            let texts: Vec<&[u8]> = run.iter().map(|(_, c)| c.text.as_slice()).collect();
+            add(&texts, self.group(run));
         }
-        add(
-            tail.as_bytes(),
-            Part::new(gzip(tail.as_bytes())),
-            &mut parts,
-        );
+        add(&[tail.as_bytes()], Part::new(gzip(tail.as_bytes())));
         let sha256 = hex::encode(gz.finalize());
         let href = format!("repodata/{sha256}-{}.xml.gz", kind.name());
         Ok(Built {

@@ -18,7 +18,8 @@ start_artifactd() {
     ARTIFACTD_LOG=warn "$@" "$BIN" >"$dir/server.log" 2>&1 &
   ARTIFACTD_PID=$!
   local i
-  for i in $(seq 1 100); do
+  # A restart over a large repository loads its state first: allow a minute.
+  for i in $(seq 1 600); do
     curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
     sleep 0.1
   done

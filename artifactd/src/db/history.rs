@@ -120,7 +120,29 @@ impl Db {
     /// Deletes a snapshot no channel points at. `Ok(false)` if there is
     /// none of that name; 409 naming the channels otherwise.
     pub async fn delete_snapshot(&self, repo_id: i64, name: &str) -> Result<bool> {
+        // The write comes first (SQLite: a transaction that reads and then
+        // writes fails at once if another connection wrote in between). A
+        // channel's `previous` may still name the snapshot: forget that; if
+        // a channel points at it, the error below rolls this back.
         let txn = self.conn.begin().await?;
+        channel::Entity::update_many()
+            .col_expr(
+                channel::Column::PreviousId,
+                Expr::value(Option::<i64>::None),
+            )
+            .filter(channel::Column::RepoId.eq(repo_id))
+            .filter(
+                channel::Column::PreviousId.in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(snapshot::Column::Id)
+                        .from(snapshot::Entity)
+                        .and_where(snapshot::Column::RepoId.eq(repo_id))
+                        .and_where(snapshot::Column::Name.eq(name))
+                        .to_owned(),
+                ),
+            )
+            .exec(&txn)
+            .await?;
         let Some(snap) = snapshot::Entity::find()
             .filter(snapshot::Column::RepoId.eq(repo_id))
             .filter(snapshot::Column::Name.eq(name))
@@ -146,16 +168,6 @@ impl Db {
                 ),
             ));
         }
-        // A channel's `previous` may still name it: forget that.
-        channel::Entity::update_many()
-            .col_expr(
-                channel::Column::PreviousId,
-                Expr::value(Option::<i64>::None),
-            )
-            .filter(channel::Column::RepoId.eq(repo_id))
-            .filter(channel::Column::PreviousId.eq(snap.id))
-            .exec(&txn)
-            .await?;
         snapshot::Entity::delete_by_id(snap.id).exec(&txn).await?;
         txn.commit().await?;
         Ok(true)

@@ -385,3 +385,6 @@ async fn channel_named(
         .one(conn)
         .await?)
 }
+
+#[cfg(test)]
+mod tests;

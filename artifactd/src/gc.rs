@@ -33,6 +33,8 @@ pub struct Collected {
     pub sets: u64,
     /// Index objects no live set or snapshot referenced, deleted.
     pub files: usize,
+    /// Database pages handed back to the file system afterwards.
+    pub pages: u64,
 }
 
 /// What one sweep of package blobs did.
@@ -262,9 +264,15 @@ impl Collector {
                 removed += 1;
             }
         }
+        let pages = if sets > 0 {
+            self.db.reclaim_free_pages().await?
+        } else {
+            0
+        };
         Ok(Collected {
             sets,
             files: removed,
+            pages,
         })
     }
 
@@ -317,6 +325,9 @@ impl Collector {
             self.db.forget_blob(sha).await?;
         }
         self.db.prune_blob_claims().await?;
+        if swept.deleted > 0 {
+            self.db.reclaim_free_pages().await?;
+        }
         Ok(swept)
     }
 

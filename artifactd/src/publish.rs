@@ -701,13 +701,16 @@ impl Publisher {
             Ok(true) => {
                 let started = Instant::now();
                 match self.collector.collect_index(state).await {
-                    Ok(Collected { sets: 0, files: 0 }) => {
+                    Ok(Collected {
+                        sets: 0, files: 0, ..
+                    }) => {
                         tracing::debug!(repo = id, "nothing to collect")
                     }
-                    Ok(Collected { sets, files }) => tracing::info!(
+                    Ok(Collected { sets, files, pages }) => tracing::info!(
                         repo = %format!("{}/{}", state.info.provider, state.info.name),
                         sets_expired = sets,
                         files_removed = files,
+                        db_pages_freed = pages,
                         ms = started.elapsed().as_millis() as u64,
                         "garbage collected expired index sets"
                     ),

@@ -32,7 +32,13 @@ pub fn options(url: &str) -> ConnectOptions {
         .connect_timeout(Duration::from_secs(3))
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|o| o.busy_timeout(SQLITE_BUSY_TIMEOUT))
+        // Incremental auto-vacuum lets collections hand freed pages back to
+        // the file system (`Db::reclaim_free_pages`). It takes effect only
+        // on a database created with it; on an older file it is a no-op.
+        .map_sqlx_sqlite_opts(|o| {
+            o.busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .auto_vacuum(sqlx::sqlite::SqliteAutoVacuum::Incremental)
+        })
         .map_sqlx_sqlite_pool_opts(|o| {
             // An in-process connection does not go stale: a ping before
             // each statement would only be a round trip to its thread.

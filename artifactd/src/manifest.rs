@@ -136,7 +136,7 @@ pub async fn store_nodes(storage: &dyn Storage, repo_id: i64, nodes: Vec<NewNode
                 sha256: n.hash.hex(),
             };
             storage
-                .put_bytes(&key, Bytes::from(n.bytes), "application/json")
+                .put_bytes(&key, Bytes::from(n.bytes), crate::tree::NODE_CONTENT_TYPE)
                 .await
         })
         .buffer_unordered(8)

@@ -511,10 +511,10 @@ impl Publisher {
                 wanted.extend(parts.iter().map(String::as_str));
             }
         }
-        // Bodies, parts, tree nodes and the dropped list (those two JSON)
-        // are all stored in one concurrent batch before the flip: one round
-        // of durable writes, however many objects.
-        let mut to_store: Vec<(StorageKey, Bytes, bool)> = wanted
+        // Bodies, parts, tree nodes (compressed JSON) and the dropped list
+        // (JSON) are all stored in one concurrent batch before the flip: one
+        // round of durable writes, however many objects.
+        let mut to_store: Vec<(StorageKey, Bytes, &'static str)> = wanted
             .into_iter()
             .filter(|sha| !known.contains(*sha))
             .filter_map(|sha| bodies.get(sha).map(|b| (sha, b)))
@@ -525,7 +525,7 @@ impl Publisher {
                         sha256: sha.to_owned(),
                     },
                     bytes.clone(),
-                    false,
+                    "application/octet-stream",
                 )
             })
             .collect();
@@ -562,7 +562,7 @@ impl Publisher {
                 repo_id,
                 sha256: n.hash.hex(),
             };
-            (key, Bytes::from(n.bytes), true)
+            (key, Bytes::from(n.bytes), crate::tree::NODE_CONTENT_TYPE)
         }));
         // What the set before this one loses: the collector's marks for it.
         let dropped = crate::gc::Dropped::between(&previous, &tree);
@@ -576,7 +576,7 @@ impl Publisher {
                     repo_id,
                     sha256: sha.clone(),
                 };
-                to_store.push((key, Bytes::from(bytes), true));
+                to_store.push((key, Bytes::from(bytes), "application/json"));
                 sha
             }
         };
@@ -587,13 +587,10 @@ impl Publisher {
             .put_many(
                 to_store
                     .into_iter()
-                    .map(|(key, bytes, json)| NewObject {
+                    .map(|(key, bytes, content_type)| NewObject {
                         key,
                         bytes,
-                        content_type: match json {
-                            true => "application/json",
-                            false => "application/octet-stream",
-                        },
+                        content_type,
                     })
                     .collect(),
             )

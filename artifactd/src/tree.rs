@@ -158,9 +158,14 @@ impl<V> Clone for Ref<V> {
 /// A node made by [`Tree::apply`], to be stored under its hash.
 #[derive(Debug, Clone)]
 pub struct NewNode {
+    /// The SHA-256 of the node's JSON.
     pub hash: NodeHash,
+    /// What to store: the JSON, zstd-compressed.
     pub bytes: Vec<u8>,
 }
+
+/// The content type stored nodes are written with.
+pub const NODE_CONTENT_TYPE: &str = "application/zstd";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TreeError {
@@ -370,10 +375,11 @@ where
                 .await?;
             wanted = Vec::new();
             for (h, bytes) in got {
-                if NodeHash::of(&bytes) != h {
+                let json = codec::stored_json(h, &bytes)?;
+                if NodeHash::of(&json) != h {
                     return Err(TreeError::HashMismatch(h).into());
                 }
-                let enc: Encoded<V> = serde_json::from_slice(&bytes)
+                let enc: Encoded<V> = serde_json::from_slice(&json)
                     .map_err(|e| TreeError::Corrupt(h, e.to_string()))?;
                 for ch in enc.child_hashes(h)? {
                     if cache.get(&ch).is_none() && !decoded.contains_key(&ch) {

@@ -1,8 +1,18 @@
 //! How nodes are written and read: leaves as `{"l": [[key, value], ...]}`,
 //! branches as `{"p": {"n": count, "c": [[last key, hex], ...]}}`, and the
 //! legacy trie's branches as `{"b": {"n": count, "c": [hex or null; 16]}}`.
+//!
+//! A node's hash is the SHA-256 of that JSON, and what is stored is the
+//! JSON compressed with zstd: leaves repeat paths, hashes' hex and field
+//! names, and shrink about fourfold, which is most of what a repository's
+//! live tree and the nodes its superseded sets keep cost on disk. Hashing
+//! the JSON, not the compressed bytes, keeps equal contents equal roots
+//! whatever the compressor's version. Nodes stored uncompressed (before)
+//! read as they are.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::io::Read;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -106,6 +116,30 @@ pub(super) fn build<V: DeserializeOwned>(
     Ok(node)
 }
 
+/// zstd's level for nodes: level 3 takes ~0.1 ms for a 20 KB leaf, and
+/// higher levels gain little on such small inputs.
+const LEVEL: i32 = 3;
+/// The largest node a stored object may decompress to: far above any real
+/// node, so a corrupt or hostile object cannot exhaust memory.
+const MAX_NODE_BYTES: u64 = 64 << 20;
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// The JSON of a stored node: decompressed, or as it is if it was stored
+/// uncompressed.
+pub(super) fn stored_json(h: NodeHash, stored: &[u8]) -> Result<Cow<'_, [u8]>, TreeError> {
+    if !stored.starts_with(&ZSTD_MAGIC) {
+        return Ok(Cow::Borrowed(stored));
+    }
+    let mut json = Vec::with_capacity(stored.len() * 4);
+    zstd::stream::read::Decoder::new(stored)
+        .and_then(|d| d.take(MAX_NODE_BYTES + 1).read_to_end(&mut json))
+        .map_err(|e| TreeError::Corrupt(h, format!("undecompressable: {e}")))?;
+    if json.len() as u64 > MAX_NODE_BYTES {
+        return Err(TreeError::Corrupt(h, "decompresses past 64 MiB".into()));
+    }
+    Ok(Cow::Owned(json))
+}
+
 /// Hashes and records a new node.
 pub(super) fn make<V: Serialize>(node: Node<V>, made: &mut Vec<NewNode>) -> Ref<V> {
     let enc: EncodedRef<'_, V> = match &node {
@@ -119,8 +153,9 @@ pub(super) fn make<V: Serialize>(node: Node<V>, made: &mut Vec<NewNode>) -> Ref<
         },
         Node::Legacy { .. } => unreachable!("legacy branches are never made"),
     };
-    let bytes = serde_json::to_vec(&enc).expect("nodes serialise");
-    let hash = NodeHash::of(&bytes);
+    let json = serde_json::to_vec(&enc).expect("nodes serialise");
+    let hash = NodeHash::of(&json);
+    let bytes = zstd::bulk::compress(&json, LEVEL).expect("zstd compresses in memory");
     made.push(NewNode { hash, bytes });
     Ref {
         hash,

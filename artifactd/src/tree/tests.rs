@@ -162,6 +162,57 @@ async fn a_node_that_does_not_match_its_hash_is_refused() {
     assert!(matches!(r, Err(TreeError::HashMismatch(_))));
 }
 
+/// Nodes are stored compressed and hashed by their JSON; nodes stored as
+/// plain JSON (before compression) load the same; a compressed object that
+/// decodes to something else is refused.
+#[tokio::test]
+async fn nodes_are_stored_compressed_and_plain_ones_still_load() {
+    let (t, made) = with(keys(5000));
+    let mut compressed = HashMap::new();
+    store(&mut compressed, &made);
+    let plain: HashMap<NodeHash, Vec<u8>> = made
+        .iter()
+        .map(|n| (n.hash, zstd::decode_all(&n.bytes[..]).unwrap()))
+        .collect();
+    for n in &made {
+        assert_eq!(NodeHash::of(&plain[&n.hash]), n.hash, "hash of the JSON");
+    }
+    let stored: usize = made.iter().map(|n| n.bytes.len()).sum();
+    let json: usize = plain.values().map(Vec::len).sum();
+    assert!(
+        stored * 2 < json,
+        "{stored} bytes stored for {json} of JSON"
+    );
+
+    for from in [&compressed, &plain] {
+        let cache = NodeCache::default();
+        let loaded = T::load(t.root(), &cache, |h| {
+            let b = from.get(&h).cloned().unwrap();
+            async move { Ok::<_, TreeError>(b) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(loaded.len(), 5000);
+        assert_eq!(loaded.get("pkg4321/index.json"), Some(&4321));
+    }
+
+    let mut forged = compressed.clone();
+    forged.insert(t.root(), zstd::encode_all(&b"{\"l\":[]}"[..], 3).unwrap());
+    let r = T::load(t.root(), &NodeCache::default(), |h| {
+        let b = forged.get(&h).cloned().unwrap();
+        async move { Ok::<_, TreeError>(b) }
+    })
+    .await;
+    assert!(matches!(r, Err(TreeError::HashMismatch(_))));
+    forged.insert(t.root(), vec![0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3]);
+    let r = T::load(t.root(), &NodeCache::default(), |h| {
+        let b = forged.get(&h).cloned().unwrap();
+        async move { Ok::<_, TreeError>(b) }
+    })
+    .await;
+    assert!(matches!(r, Err(TreeError::Corrupt(..))), "{r:?}");
+}
+
 /// Random batches of inserts, updates and removals: the tree always holds
 /// what a plain map holds, iterates in key order, and has the root a build
 /// from scratch gives (the shape depends on the contents only).

@@ -104,7 +104,16 @@ for round in 1 2; do
   upload "gc-rpm-$round" "$WORK/gc-rpm-$round.list" 1 "provider=rpm&reponame=bulk&dist=el9"
   sleep 3
 done
-# The blob sweep and the collections run in the background: let them end.
-sleep 5
+# The blob sweep and the collections run in the background: wait until
+# the index objects and blobs stop shrinking (deleting ~150,000 superseded
+# objects takes a while), at most two minutes.
+settled() { du -sb "$WORK/data/blobs" 2>/dev/null | tail -1 | cut -f1 || true; }
+prev=$(settled)
+for _ in $(seq 60); do
+  sleep 2
+  now=$(settled)
+  [ "$now" = "$prev" ] && break
+  prev=$now
+done
 disk after-grace >>"$out"
 cat "$out"

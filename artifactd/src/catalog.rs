@@ -292,7 +292,7 @@ mod tests {
             version: version.into(),
             section: "s".into(),
             variant: String::new(),
-            metadata: serde_json::Value::Null,
+            metadata: Default::default(),
             uploaded_at: at,
             uploader: "u".into(),
             yanked: None,
@@ -302,7 +302,7 @@ mod tests {
                 sha256: String::new(),
                 size,
                 content_type: String::new(),
-                metadata: serde_json::Value::Null,
+                metadata: Default::default(),
                 uploaded_at: at,
             }],
         }

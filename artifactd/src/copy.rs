@@ -277,7 +277,7 @@ impl Copier<'_> {
                     filename: f.filename.clone(),
                     path,
                     content_type: f.content_type.clone(),
-                    metadata: f.metadata.clone(),
+                    metadata: f.metadata.value(),
                 });
                 blobs.push(UploadedFile {
                     filename: f.filename.clone(),
@@ -291,7 +291,7 @@ impl Copier<'_> {
                 version: p.version.clone(),
                 section,
                 variant: p.variant.clone(),
-                metadata: p.metadata.clone(),
+                metadata: p.metadata.value(),
                 files,
                 derived: Vec::new(),
             });

@@ -3,7 +3,7 @@
 //! that bump a package's `seq`. `write_packages` is shared with the copy
 //! transaction in `copy.rs`.
 
-use artifactd_provider_api::{FileRecord, NewPackage, PackageRecord, UploadedFile};
+use artifactd_provider_api::{FileRecord, Metadata, NewPackage, PackageRecord, UploadedFile};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, SqlErr, TransactionTrait,
@@ -96,23 +96,49 @@ impl Db {
     }
 
     /// Packages (live and deleted) whose `seq` lies in `(after, upto]`, with files.
+    /// Rows are streamed and converted 500 at a time, so a first load of a
+    /// large repository does not hold every row twice (as rows and records).
     pub async fn package_changes(
         &self,
         repo_id: i64,
         after: i64,
         upto: i64,
     ) -> Result<Vec<(PackageRecord, bool)>> {
-        let rows = package::Entity::find()
+        use futures_util::TryStreamExt;
+        let mut rows = package::Entity::find()
             .filter(package::Column::RepoId.eq(repo_id))
             .filter(package::Column::Seq.gt(after))
             .filter(package::Column::Seq.lte(upto))
-            .all(&self.conn)
+            .stream(&self.conn)
             .await?;
+        let mut out = Vec::new();
+        let mut batch = Vec::with_capacity(500);
+        loop {
+            let row = rows.try_next().await?;
+            let end = row.is_none();
+            batch.extend(row);
+            if batch.len() == 500 || (end && !batch.is_empty()) {
+                self.with_files(std::mem::take(&mut batch), &mut out)
+                    .await?;
+            }
+            if end {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Turns package rows into records with their files, onto `out`.
+    async fn with_files(
+        &self,
+        rows: Vec<package::Model>,
+        out: &mut Vec<(PackageRecord, bool)>,
+    ) -> Result<()> {
         let mut files: std::collections::HashMap<i64, Vec<FileRecord>> = Default::default();
         let ids: Vec<i64> = rows.iter().filter(|r| !r.deleted).map(|r| r.id).collect();
-        for chunk in ids.chunks(500) {
+        if !ids.is_empty() {
             for f in file::Entity::find()
-                .filter(file::Column::PackageId.is_in(chunk.iter().copied()))
+                .filter(file::Column::PackageId.is_in(ids))
                 .all(&self.conn)
                 .await?
             {
@@ -122,31 +148,29 @@ impl Db {
                     sha256: f.sha256,
                     size: f.size as u64,
                     content_type: f.content_type,
-                    metadata: serde_json::from_str(&f.metadata).unwrap_or_default(),
+                    metadata: Metadata::from_json(f.metadata),
                     uploaded_at: f.uploaded_at,
                 });
             }
         }
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let deleted = r.deleted;
-                let record = PackageRecord {
-                    files: files.remove(&r.id).unwrap_or_default(),
-                    id: r.id,
-                    seq: r.seq,
-                    name: r.name,
-                    version: r.version,
-                    section: r.section,
-                    variant: r.variant,
-                    metadata: serde_json::from_str(&r.metadata).unwrap_or_default(),
-                    uploaded_at: r.uploaded_at,
-                    uploader: r.uploader,
-                    yanked: r.yanked,
-                };
-                (record, deleted)
-            })
-            .collect())
+        out.extend(rows.into_iter().map(|r| {
+            let deleted = r.deleted;
+            let record = PackageRecord {
+                files: files.remove(&r.id).unwrap_or_default(),
+                id: r.id,
+                seq: r.seq,
+                name: r.name,
+                version: r.version,
+                section: r.section,
+                variant: r.variant,
+                metadata: Metadata::from_json(r.metadata),
+                uploaded_at: r.uploaded_at,
+                uploader: r.uploader,
+                yanked: r.yanked,
+            };
+            (record, deleted)
+        }));
+        Ok(())
     }
 
     /// Live packages of a repository, with files, ordered by name then id.

@@ -100,6 +100,35 @@ fn only_the_current_set_keeps_bytes_in_memory() {
     assert!(s.current_set().unwrap().body("1").is_none());
 }
 
+/// A departed composite answers with its part list as it was, whether its
+/// parts are digests (held packed) or not.
+#[test]
+fn departed_composites_keep_their_parts() {
+    let s = state();
+    let composite = |parts: Vec<String>| ManifestEntry::File {
+        sha256: "whole".into(),
+        size: 9,
+        content_type: "application/gzip".into(),
+        template: false,
+        parts,
+    };
+    let digests: Vec<String> = (0..100u8).map(|i| hex::encode([i; 32])).collect();
+    let odd = vec!["not-a-digest".to_owned(), "ab".to_owned()];
+    let old = Manifest::from([
+        ("d".to_owned(), composite(digests.clone())),
+        ("o".to_owned(), composite(odd.clone())),
+    ]);
+    let grace = Duration::from_secs(60);
+    s.install_published(set(1, old), 1, grace);
+    s.install_published(set(2, Manifest::new()), 2, grace);
+    for (path, parts) in [("d", digests), ("o", odd)] {
+        match s.lookup(path, grace) {
+            Lookup::Departed(e) => assert_eq!(*e, composite(parts), "{path}"),
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+}
+
 /// Copies within a repository share file paths (apt's pool): a path
 /// stays held until the last package holding it goes.
 #[test]
@@ -111,7 +140,7 @@ fn shared_paths_are_held_until_the_last_holder_goes() {
         version: "1".into(),
         section: section.into(),
         variant: "amd64".into(),
-        metadata: serde_json::json!({}),
+        metadata: serde_json::json!({}).into(),
         uploaded_at: 0,
         uploader: "t".into(),
         yanked: None,
@@ -121,7 +150,7 @@ fn shared_paths_are_held_until_the_last_holder_goes() {
             sha256: "0".repeat(64),
             size: 1,
             content_type: "application/vnd.debian.binary-package".into(),
-            metadata: serde_json::json!({}),
+            metadata: serde_json::json!({}).into(),
             uploaded_at: 0,
         }],
     };

@@ -15,11 +15,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub mod limits;
+mod metadata;
 mod paths;
 mod signer;
 pub mod time;
 mod weighted;
 
+pub use metadata::Metadata;
 pub use paths::{is_safe_segment, validate_relative_path};
 pub use signer::{SignError, Signer};
 pub use weighted::weighted;
@@ -319,7 +321,7 @@ pub struct PackageRecord {
     pub version: String,
     pub section: String,
     pub variant: String,
-    pub metadata: Value,
+    pub metadata: Metadata,
     /// Milliseconds since the Unix epoch.
     pub uploaded_at: i64,
     pub uploader: String,
@@ -338,7 +340,7 @@ pub struct FileRecord {
     pub sha256: String,
     pub size: u64,
     pub content_type: String,
-    pub metadata: Value,
+    pub metadata: Metadata,
     /// Milliseconds since the Unix epoch.
     pub uploaded_at: i64,
 }

@@ -463,15 +463,8 @@ impl Provider for AptProvider {
 
 /// A package's control stanza (binary) or `.dsc` fields (source).
 fn control_of(package: &PackageRecord) -> Paragraph {
-    serde_json::from_value(
-        package
-            .metadata
-            .get("control")
-            .or_else(|| package.metadata.get("dsc"))
-            .cloned()
-            .unwrap_or_default(),
-    )
-    .unwrap_or_default()
+    let meta = render::PackageMeta::of(package);
+    meta.control.or(meta.dsc).unwrap_or_default()
 }
 
 #[cfg(test)]

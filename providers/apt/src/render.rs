@@ -13,8 +13,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use artifactd_provider_api::{
-    BASE_URL, IndexBody, IndexFile, PackageRecord, Part, ProviderError, RenderInput, mix64,
+    BASE_URL, FileRecord, IndexBody, IndexFile, PackageRecord, Part, ProviderError, RenderInput,
+    mix64,
 };
+
+use serde::Deserialize;
 
 use crate::chunked::{CHUNK_IDS, ChunkSpec, ChunkedIndex};
 use crate::control::Paragraph;
@@ -47,25 +50,49 @@ fn rfc2822(ms: i64) -> String {
     )
 }
 
-fn control_of(p: &PackageRecord, key: &str) -> Paragraph {
-    serde_json::from_value(p.metadata.get(key).cloned().unwrap_or_default()).unwrap_or_default()
+/// What a render reads of a package row's metadata.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct PackageMeta {
+    pub control: Option<Paragraph>,
+    pub dsc: Option<Paragraph>,
+    pub dsc_file: String,
 }
 
-fn meta_str<'a>(v: &'a serde_json::Value, key: &str) -> &'a str {
-    v.get(key).and_then(|x| x.as_str()).unwrap_or_default()
+impl PackageMeta {
+    pub(crate) fn of(p: &PackageRecord) -> PackageMeta {
+        p.metadata.parse().unwrap_or_default()
+    }
+}
+
+/// What a render reads of a file row's metadata.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct FileMeta {
+    md5: String,
+    sha1: String,
+    sha512: String,
+    contents: Vec<String>,
+}
+
+impl FileMeta {
+    fn of(f: &FileRecord) -> FileMeta {
+        f.metadata.parse().unwrap_or_default()
+    }
 }
 
 /// A binary package's Packages stanza.
 fn binary_stanza(p: &PackageRecord) -> Option<Paragraph> {
     let file = p.files.first()?;
-    let mut c = control_of(p, "control");
+    let mut c = PackageMeta::of(p).control.unwrap_or_default();
+    let meta = FileMeta::of(file);
     for (name, value) in [
         ("Filename", file.path.clone()),
         ("Size", file.size.to_string()),
-        ("MD5sum", meta_str(&file.metadata, "md5").to_owned()),
-        ("SHA1", meta_str(&file.metadata, "sha1").to_owned()),
+        ("MD5sum", meta.md5),
+        ("SHA1", meta.sha1),
         ("SHA256", file.sha256.clone()),
-        ("SHA512", meta_str(&file.metadata, "sha512").to_owned()),
+        ("SHA512", meta.sha512),
     ] {
         c.insert_before("Description", name, value);
     }
@@ -74,9 +101,9 @@ fn binary_stanza(p: &PackageRecord) -> Option<Paragraph> {
 
 /// A source package's Sources stanza.
 fn source_stanza(p: &PackageRecord) -> Option<Paragraph> {
-    let dsc_name = meta_str(&p.metadata, "dsc_file");
-    let dsc = p.files.iter().find(|f| f.filename == dsc_name)?;
-    let mut c = control_of(p, "dsc");
+    let meta = PackageMeta::of(p);
+    let dsc = p.files.iter().find(|f| f.filename == meta.dsc_file)?;
+    let mut c = meta.dsc.unwrap_or_default();
     c.rename("Source", "Package");
     let dir = dsc.path.rsplit_once('/').map_or("", |(d, _)| d).to_owned();
     // The listed files, plus the .dsc itself.
@@ -85,25 +112,11 @@ fn source_stanza(p: &PackageRecord) -> Option<Paragraph> {
     let mut sha256 = String::new();
     let mut sha512 = String::new();
     for f in &p.files {
-        md5.push_str(&format!(
-            "\n {} {} {}",
-            meta_str(&f.metadata, "md5"),
-            f.size,
-            f.filename
-        ));
-        sha1.push_str(&format!(
-            "\n {} {} {}",
-            meta_str(&f.metadata, "sha1"),
-            f.size,
-            f.filename
-        ));
+        let m = FileMeta::of(f);
+        md5.push_str(&format!("\n {} {} {}", m.md5, f.size, f.filename));
+        sha1.push_str(&format!("\n {} {} {}", m.sha1, f.size, f.filename));
         sha256.push_str(&format!("\n {} {} {}", f.sha256, f.size, f.filename));
-        sha512.push_str(&format!(
-            "\n {} {} {}",
-            meta_str(&f.metadata, "sha512"),
-            f.size,
-            f.filename
-        ));
+        sha512.push_str(&format!("\n {} {} {}", m.sha512, f.size, f.filename));
     }
     c.set("Files", md5);
     c.set("Checksums-Sha1", sha1);
@@ -126,19 +139,11 @@ fn stanza_text(p: Paragraph) -> Vec<u8> {
 fn contents_text(packages: &[&PackageRecord]) -> Vec<u8> {
     let mut out = String::new();
     for p in packages {
-        let control = control_of(p, "control");
+        let control = PackageMeta::of(p).control.unwrap_or_default();
         let section = control.get("Section").unwrap_or("misc");
         for f in &p.files {
-            for path in f
-                .metadata
-                .get("contents")
-                .and_then(|c| c.as_array())
-                .into_iter()
-                .flatten()
-            {
-                if let Some(path) = path.as_str() {
-                    out.push_str(&format!("{path:<60} {section}/{}\n", p.name));
-                }
+            for path in FileMeta::of(f).contents {
+                out.push_str(&format!("{path:<60} {section}/{}\n", p.name));
             }
         }
     }

@@ -223,7 +223,7 @@ pub(super) fn record(p: &NewPackage, files: &[UploadedFile], id: i64) -> Package
         version: p.version.clone(),
         section: p.section.clone(),
         variant: p.variant.clone(),
-        metadata: p.metadata.clone(),
+        metadata: (&p.metadata).into(),
         uploaded_at: 0,
         uploader: "t".into(),
         yanked: None,
@@ -237,7 +237,7 @@ pub(super) fn record(p: &NewPackage, files: &[UploadedFile], id: i64) -> Package
                 sha256: files[f.upload].sha256.clone(),
                 size: files[f.upload].size,
                 content_type: f.content_type.clone(),
-                metadata: f.metadata.clone(),
+                metadata: (&f.metadata).into(),
                 uploaded_at: 0,
             })
             .collect(),

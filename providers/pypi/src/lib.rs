@@ -245,10 +245,9 @@ impl Provider for PypiProvider {
                     let display = project
                         .dists
                         .first()
-                        .and_then(|d| d.package.metadata.get("display_name"))
-                        .and_then(Value::as_str)
-                        .unwrap_or(name)
-                        .to_owned();
+                        .map(|d| d.package.metadata.str("display_name"))
+                        .filter(|d| !d.is_empty())
+                        .unwrap_or_else(|| name.to_owned());
                     let html = asm.page(&render::project_html(&project));
                     let json = asm.page(&render::project_json(&project));
                     Arc::new(ProjectPages {
@@ -330,7 +329,7 @@ impl Provider for PypiProvider {
     }
 
     fn describe(&self, package: &PackageRecord) -> Vec<Field> {
-        let m = &package.metadata;
+        let m = package.metadata.value();
         let mut out = Vec::new();
         for (label, key) in [
             ("Summary", "summary"),
@@ -366,12 +365,7 @@ impl Provider for PypiProvider {
     }
 
     fn summary(&self, package: &PackageRecord) -> String {
-        package
-            .metadata
-            .get("summary")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
+        package.metadata.str("summary")
     }
 
     fn install_snippets(&self, ctx: &SnippetContext<'_>) -> Vec<Snippet> {

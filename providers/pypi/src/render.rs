@@ -67,11 +67,11 @@ pub struct Dist<'a> {
 }
 
 impl Dist<'_> {
-    fn requires_python(&self) -> Option<&str> {
-        self.file
-            .metadata
-            .get("requires_python")
-            .and_then(Value::as_str)
+    fn requires_python(&self) -> Option<String> {
+        match self.file.metadata.get("requires_python") {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        }
     }
 
     /// What the rendered forms depend on: the package's content changes
@@ -96,7 +96,7 @@ impl Dist<'_> {
             f.sha256
         );
         if let Some(rp) = self.requires_python() {
-            let _ = write!(out, " data-requires-python=\"{}\"", escape(rp));
+            let _ = write!(out, " data-requires-python=\"{}\"", escape(&rp));
         }
         if let Some(sha) = self.metadata_sha256 {
             let _ = write!(
@@ -127,7 +127,7 @@ impl Dist<'_> {
             Some(reason) => out.push_str(&json_str(reason)),
         }
         if let Some(rp) = self.requires_python() {
-            let _ = write!(out, ",\"requires-python\":{}", json_str(rp));
+            let _ = write!(out, ",\"requires-python\":{}", json_str(&rp));
         }
         if let Some(sha) = self.metadata_sha256 {
             let _ = write!(

@@ -61,7 +61,7 @@ fn record(id: i64, seq: i64, name: &str, version: &str, yanked: Option<&str>) ->
         sha256: format!("{id:064x}"),
         size: 10,
         content_type: "application/zip".into(),
-        metadata: serde_json::json!({ "kind": kind, "requires_python": ">=3.8" }),
+        metadata: serde_json::json!({ "kind": kind, "requires_python": ">=3.8" }).into(),
         uploaded_at: 1_700_000_000_000 + id,
     };
     PackageRecord {
@@ -71,7 +71,7 @@ fn record(id: i64, seq: i64, name: &str, version: &str, yanked: Option<&str>) ->
         version: version.into(),
         section: String::new(),
         variant: String::new(),
-        metadata: serde_json::json!({ "display_name": name }),
+        metadata: serde_json::json!({ "display_name": name }).into(),
         uploaded_at: 0,
         uploader: "t".into(),
         yanked: yanked.map(str::to_owned),

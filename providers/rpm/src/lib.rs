@@ -26,7 +26,6 @@ pub mod fuzzing {
 }
 
 use header::RpmInfo;
-use serde::Deserialize;
 
 /// The rpm provider.
 #[derive(Default)]
@@ -155,7 +154,7 @@ impl Provider for RpmProvider {
     }
 
     fn describe(&self, package: &PackageRecord) -> Vec<Field> {
-        let Ok(info) = RpmInfo::deserialize(&package.metadata) else {
+        let Ok(info) = package.metadata.parse::<RpmInfo>() else {
             return Vec::new();
         };
         let deps = |list: &[header::Dep]| {
@@ -211,7 +210,9 @@ impl Provider for RpmProvider {
     }
 
     fn summary(&self, package: &PackageRecord) -> String {
-        RpmInfo::deserialize(&package.metadata)
+        package
+            .metadata
+            .parse::<RpmInfo>()
             .map(|info| info.summary)
             .unwrap_or_default()
     }

@@ -24,7 +24,6 @@ use artifactd_provider_api::{
 };
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::header::RpmInfo;
@@ -82,7 +81,9 @@ struct Pkg<'a> {
 
 impl Pkg<'_> {
     fn info(&self) -> Result<RpmInfo, ProviderError> {
-        RpmInfo::deserialize(&self.record.metadata)
+        self.record
+            .metadata
+            .parse::<RpmInfo>()
             .map_err(|e| err(format!("package {} has bad metadata: {e}", self.record.id)))
     }
 

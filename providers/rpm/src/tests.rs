@@ -220,7 +220,7 @@ fn records(template: &NewPackage, ids: impl Iterator<Item = i64>) -> Vec<Package
         version: template.version.clone(),
         section: template.section.clone(),
         variant: template.variant.clone(),
-        metadata: template.metadata.clone(),
+        metadata: (&template.metadata).into(),
         uploaded_at: 1_700_000_000_000,
         uploader: "t".into(),
         yanked: None,
@@ -230,7 +230,7 @@ fn records(template: &NewPackage, ids: impl Iterator<Item = i64>) -> Vec<Package
             sha256: format!("{id:064x}"),
             size: 7000,
             content_type: "application/x-rpm".into(),
-            metadata: serde_json::Value::Null,
+            metadata: Default::default(),
             uploaded_at: 1_700_000_000_000,
         }],
     })

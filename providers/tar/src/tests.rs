@@ -206,7 +206,7 @@ fn record(name: &str, version: &str, files: &[&str]) -> PackageRecord {
         version: version.into(),
         section: String::new(),
         variant: String::new(),
-        metadata: json!({}),
+        metadata: json!({}).into(),
         uploaded_at: 1,
         uploader: "u".into(),
         yanked: None,
@@ -219,7 +219,7 @@ fn record(name: &str, version: &str, files: &[&str]) -> PackageRecord {
                 sha256: "00".into(),
                 size: 1,
                 content_type: "application/x-tar".into(),
-                metadata: json!({}),
+                metadata: json!({}).into(),
                 uploaded_at: 1,
             })
             .collect(),

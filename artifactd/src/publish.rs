@@ -336,7 +336,7 @@ impl Publisher {
             return Ok(None);
         }
         self.repos.reload(state, &row).await?;
-        let (from_seq, deltas) = state.apply_changes(&self.db, upto).await?;
+        let (from_seq, deltas) = state.apply_changes(&self.db, upto, true).await?;
         // The snapshot was exactly what the current set holds: its package
         // entries change by these deltas alone (else compare them all).
         // (Sets from before package entries existed count no packages.)

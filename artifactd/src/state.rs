@@ -196,11 +196,62 @@ struct ServeView {
 }
 
 /// An entry a superseded set served, kept for the grace period after the
-/// publish that dropped it (`at`, ms since the epoch).
+/// publish that dropped it (`at`, ms since the epoch). A composite's part
+/// list is held as binary digests (32 bytes a part instead of a ~90-byte
+/// hex `String`): every set in the grace period leaves one per changed
+/// composite, about a hundred parts each for an apt dist's Packages.
 #[derive(Debug)]
 struct Departed {
+    /// The entry, without its parts when `parts` holds them.
     entry: Arc<ManifestEntry>,
+    parts: Box<[[u8; 32]]>,
     at: i64,
+}
+
+impl Departed {
+    fn new(entry: Arc<ManifestEntry>, at: i64) -> Departed {
+        let packed = match &*entry {
+            ManifestEntry::File { parts, .. } if !parts.is_empty() => parts
+                .iter()
+                .map(|p| {
+                    let mut d = [0u8; 32];
+                    hex::decode_to_slice(p, &mut d).ok().map(|()| d)
+                })
+                .collect::<Option<Vec<[u8; 32]>>>(),
+            _ => None,
+        };
+        match packed {
+            Some(parts) => {
+                let mut bare = (*entry).clone();
+                if let ManifestEntry::File { parts, .. } = &mut bare {
+                    *parts = Vec::new();
+                }
+                Departed {
+                    entry: Arc::new(bare),
+                    parts: parts.into_boxed_slice(),
+                    at,
+                }
+            }
+            // Not a composite, or parts that are not digests: kept as is.
+            None => Departed {
+                entry,
+                parts: Box::default(),
+                at,
+            },
+        }
+    }
+
+    /// The entry as the superseded set had it.
+    fn entry(&self) -> Arc<ManifestEntry> {
+        if self.parts.is_empty() {
+            return self.entry.clone();
+        }
+        let mut whole = (*self.entry).clone();
+        if let ManifestEntry::File { parts, .. } = &mut whole {
+            *parts = self.parts.iter().map(hex::encode).collect();
+        }
+        Arc::new(whole)
+    }
 }
 
 /// What `old` served that `new` does not (`Some`), and what `new` serves
@@ -229,7 +280,7 @@ impl ServeView {
         for (path, entry) in changes {
             match entry {
                 Some(entry) => {
-                    self.departed.insert(path, Departed { entry, at });
+                    self.departed.insert(path, Departed::new(entry, at));
                 }
                 None => {
                     self.departed.remove(&path);
@@ -388,7 +439,7 @@ impl RepoState {
         if let Some(d) = view.departed.get(path).filter(|d| d.at > cutoff) {
             return match &*d.entry {
                 ManifestEntry::Redirect { redirect } => Lookup::Redirect(redirect.clone()),
-                _ => Lookup::Departed(d.entry.clone()),
+                _ => Lookup::Departed(d.entry()),
             };
         }
         match view.files.get(path) {
@@ -412,8 +463,14 @@ impl RepoState {
 
     /// Applies package rows changed in `(snapshot.seq, upto]` to the snapshot
     /// and the file map, and returns them (before, after) with the seq the
-    /// snapshot was at. Caller holds `refresh_lock`.
-    pub async fn apply_changes(&self, db: &Db, upto: i64) -> Result<(i64, Vec<PackageDelta>)> {
+    /// snapshot was at; with `deltas` false, none (a first load would
+    /// otherwise hold every package twice). Caller holds `refresh_lock`.
+    pub async fn apply_changes(
+        &self,
+        db: &Db,
+        upto: i64,
+        deltas_wanted: bool,
+    ) -> Result<(i64, Vec<PackageDelta>)> {
         let after = self.snapshot.lock().expect("lock").seq;
         if upto <= after {
             return Ok((after, Vec::new()));
@@ -424,8 +481,12 @@ impl RepoState {
         let mut view = self.serve.write().expect("lock");
         let now = Instant::now();
         for (record, deleted) in changes {
-            let old = if deleted {
-                snap.remove(record.id)
+            let kept: Vec<String> = match deleted {
+                true => Vec::new(),
+                false => record.files.iter().map(|f| f.path.clone()).collect(),
+            };
+            let (old, after) = if deleted {
+                (snap.remove(record.id), None)
             } else {
                 for f in &record.files {
                     view.files.insert(
@@ -438,25 +499,22 @@ impl RepoState {
                         },
                     );
                 }
-                snap.upsert(record.clone())
-            };
-            let kept: Vec<&str> = if deleted {
-                Vec::new()
-            } else {
-                record.files.iter().map(|f| f.path.as_str()).collect()
+                match deltas_wanted {
+                    true => (snap.upsert(record.clone()), Some(record)),
+                    false => (snap.upsert(record), None),
+                }
             };
             for f in old.iter().flat_map(|o| &o.files) {
-                if !kept.contains(&f.path.as_str())
+                if !kept.contains(&f.path)
                     && !snap.holds(&f.path)
                     && let Some(entry) = view.files.get_mut(&f.path)
                 {
                     entry.gone_at = Some(now);
                 }
             }
-            deltas.push(PackageDelta {
-                before: old,
-                after: (!deleted).then_some(record),
-            });
+            if deltas_wanted {
+                deltas.push(PackageDelta { before: old, after });
+            }
         }
         snap.seq = upto;
         Ok((after, deltas))

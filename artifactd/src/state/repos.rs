@@ -140,7 +140,9 @@ impl Repos {
     /// resident at a time, however many sets the grace period holds.
     pub async fn reload(&self, state: &RepoState, row: &repo::Model) -> Result<()> {
         if state.generation() != row.generation {
-            state.apply_changes(&self.db, row.published_seq).await?;
+            state
+                .apply_changes(&self.db, row.published_seq, false)
+                .await?;
             let held = state.current_set();
             let newest_held = held.as_ref().map_or(0, |s| s.generation);
             let mut rows = self

@@ -97,7 +97,12 @@ async fn a_channel_storm_never_breaks_apt_get_update(backend: Backend) {
     while run < 25 || moves.load(Ordering::SeqCst) < 60 {
         run += 1;
         assert!(run < 1000, "the storm stalled");
-        let dir = env.dir.path().join(format!("apt-{}", run % 2));
+        // A fresh state directory per run: apt keeps lists it has when a
+        // newly fetched InRelease is dated before them (its downgrade
+        // guard), so a reused one would stop following the channel back to
+        // the older snapshot once the two were published in different
+        // seconds. Fresh, every run fetches every index mid-storm.
+        let dir = env.dir.path().join(format!("apt-{run}"));
         let (key, source) = (key.clone(), source.clone());
         let (ok, output, policy) = tokio::task::spawn_blocking(move || {
             let apt = Apt::new(&dir, &key, &[source]);

@@ -34,13 +34,18 @@ out="$RESULTS/apt-publish.txt"
   echo "# median of $ROUNDS rounds, milliseconds; artifactd: release build, SQLite + local storage, Ed25519 key"
   echo "# artifactd 'publish' is the server's own publish time (render, store, flip); 'upload' is the whole"
   echo "# /addpkg round trip until the package is published"
-  printf "%8s %18s %18s %12s %12s\n" N artifactd_publish artifactd_upload reprepro aptly
+  echo "# peak_RSS: the server's VmHWM (MiB) after seeding and the rounds; after_restart: a new server on the"
+  echo "# full dist, its first read and its first upload (the first publish renders every package): round trip"
+  echo "# (ms) and VmHWM (MiB)"
+  printf "%8s %18s %18s %12s %12s %10s %14s %12s\n" N artifactd_publish artifactd_upload reprepro aptly peak_RSS restart_upload restart_RSS
 } >"$out"
 
 for N in $SIZES; do
   echo "== N=$N: generating packages"
   "$GEN" "$WORK/debs-$N" "$N"
   "$GEN" "$WORK/extra-$N" "$ROUNDS" extra
+  "$GEN" "$WORK/late-gen-$N" 1 late >/dev/null
+  mv "$(ls "$WORK/late-gen-$N"/*.deb)" "$WORK/late-$N.deb"
   mapfile -t extras < <(ls "$WORK/extra-$N"/*.deb)
 
   echo "== artifactd: seeding $N packages"
@@ -61,8 +66,18 @@ for N in $SIZES; do
     up+=($(( $(now_ms) - t0 )))
     pub+=("$(grep 'published' "$WORK/a-$N/server.log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g' | sed -n 's/.*ms=\([0-9]*\).*/\1/p')")
   done
+  a_rss=$(peak_rss_mib "$ARTIFACTD_PID")
   kill "$ARTIFACTD_PID"; wait "$ARTIFACTD_PID" 2>/dev/null || true
   a_pub=$(printf '%s\n' "${pub[@]}" | median); a_up=$(printf '%s\n' "${up[@]}" | median)
+  # An instance starting on the full dist: its first read loads the state,
+  # its first publish renders every package (no caches yet).
+  start_artifactd "$WORK/a-$N" "$port" ARTIFACTD_LOG=info
+  curl -fsS -o /dev/null "$base/repo/apt/bench/dists/bookworm/InRelease"
+  t0=$(now_ms)
+  curl -fsS -o /dev/null -H "Authorization: Bearer $BENCH_TOKEN" -F "f=@$WORK/late-$N.deb" "$base/addpkg?provider=apt&reponame=bench&dist=bookworm"
+  a_first=$(( $(now_ms) - t0 ))
+  a_restart_rss=$(peak_rss_mib "$ARTIFACTD_PID")
+  kill "$ARTIFACTD_PID"; wait "$ARTIFACTD_PID" 2>/dev/null || true
 
   echo "== reprepro: seeding"
   R="$WORK/reprepro-$N"; mkdir -p "$R/conf"
@@ -87,7 +102,7 @@ for N in $SIZES; do
   done
   l_ms=$(printf '%s\n' "${apt_ms[@]}" | median)
 
-  printf "%8s %18s %18s %12s %12s\n" "$N" "$a_pub" "$a_up" "$r_ms" "$l_ms" >>"$out"
+  printf "%8s %18s %18s %12s %12s %10s %14s %12s\n" "$N" "$a_pub" "$a_up" "$r_ms" "$l_ms" "$a_rss" "$a_first" "$a_restart_rss" >>"$out"
   rm -rf "$WORK/debs-$N" "$R" "$A" "$WORK/a-$N"
 done
 cat "$out"

@@ -4,18 +4,12 @@ use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
 
+use crate::db::entities::index_set;
 use crate::db::{Db, NewSet};
 
-/// Rows a collection deletes free pages inside the file; reclaiming hands
-/// them back, so the file shrinks once the WAL is checkpointed.
-#[tokio::test]
-async fn reclaiming_free_pages_shrinks_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("meta.db");
-    let db = Db::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-        .await
-        .unwrap();
-    assert_eq!(db.reclaim_free_pages().await.unwrap(), 0, "nothing to free");
+/// A tar repository whose first (empty) index set is published: its id,
+/// the set and its root.
+pub(crate) async fn repo_with_a_set(db: &Db) -> (i64, index_set::Model, String) {
     let repo = db.create_repo("tar", "t").await.unwrap().id;
     assert!(
         db.try_lease(repo, "me", Duration::from_secs(60))
@@ -38,6 +32,20 @@ async fn reclaiming_free_pages_shrinks_the_file() {
         .await
         .unwrap()
         .expect("the first set flips");
+    (repo, set, root)
+}
+
+/// Rows a collection deletes free pages inside the file; reclaiming hands
+/// them back, so the file shrinks once the WAL is checkpointed.
+#[tokio::test]
+async fn reclaiming_free_pages_shrinks_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let db = Db::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    assert_eq!(db.reclaim_free_pages().await.unwrap(), 0, "nothing to free");
+    let (repo, set, root) = repo_with_a_set(&db).await;
     let filler = "x".repeat(4000);
     for i in 0..300 {
         db.insert_snapshot(repo, &format!("s{i}"), &filler, &set, &root, "test")

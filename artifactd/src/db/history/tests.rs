@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-use crate::db::{Db, NewSet};
+use crate::db::Db;
 
 /// Deleting snapshots while another connection commits in a loop never
 /// fails: SQLite refuses a transaction that read and then writes after
@@ -20,28 +19,7 @@ async fn snapshot_deletes_survive_concurrent_commits() {
     ))
     .await
     .unwrap();
-    let repo = db.create_repo("tar", "t").await.unwrap().id;
-    assert!(
-        db.try_lease(repo, "me", Duration::from_secs(60))
-            .await
-            .unwrap()
-    );
-    let root = "00".repeat(32);
-    let set = db
-        .flip_index_set(
-            repo,
-            "me",
-            0,
-            NewSet {
-                covers_seq: 0,
-                root: root.clone(),
-                packages: 0,
-                dropped: String::new(),
-            },
-        )
-        .await
-        .unwrap()
-        .expect("the first set flips");
+    let (repo, set, root) = crate::db::tests::repo_with_a_set(&db).await;
     const N: usize = 60;
     for i in 0..N {
         db.insert_snapshot(repo, &format!("s{i}"), "", &set, &root, "test")

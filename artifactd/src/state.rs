@@ -463,7 +463,7 @@ impl RepoState {
 
     /// Applies package rows changed in `(snapshot.seq, upto]` to the snapshot
     /// and the file map, and returns them (before, after) with the seq the
-    /// snapshot was at; with `deltas` false, none (a first load would
+    /// snapshot was at; with `deltas_wanted` false, none (a first load would
     /// otherwise hold every package twice). Caller holds `refresh_lock`.
     pub async fn apply_changes(
         &self,

@@ -264,11 +264,7 @@ impl Collector {
                 removed += 1;
             }
         }
-        let pages = if sets > 0 {
-            self.db.reclaim_free_pages().await?
-        } else {
-            0
-        };
+        let pages = if sets > 0 { self.reclaim().await } else { 0 };
         Ok(Collected {
             sets,
             files: removed,
@@ -326,9 +322,18 @@ impl Collector {
         }
         self.db.prune_blob_claims().await?;
         if swept.deleted > 0 {
-            self.db.reclaim_free_pages().await?;
+            self.reclaim().await;
         }
         Ok(swept)
+    }
+
+    /// Hands the database's free pages back after a collection; a failure
+    /// (a busy database) only leaves them for the next one.
+    async fn reclaim(&self) -> u64 {
+        self.db.reclaim_free_pages().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot return free database pages");
+            0
+        })
     }
 
     /// One sweep of package blobs, if no instance swept in the last

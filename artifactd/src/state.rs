@@ -481,9 +481,11 @@ impl RepoState {
         let mut view = self.serve.write().expect("lock");
         let now = Instant::now();
         for (record, deleted) in changes {
-            let kept: Vec<String> = match deleted {
-                true => Vec::new(),
-                false => record.files.iter().map(|f| f.path.clone()).collect(),
+            // The paths a replaced package keeps (none when it is new: there
+            // is nothing to mark, and a first load has every package new).
+            let kept: Vec<String> = match !deleted && snap.index.contains_key(&record.id) {
+                true => record.files.iter().map(|f| f.path.clone()).collect(),
+                false => Vec::new(),
             };
             let (old, after) = if deleted {
                 (snap.remove(record.id), None)

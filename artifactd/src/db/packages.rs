@@ -96,8 +96,11 @@ impl Db {
     }
 
     /// Packages (live and deleted) whose `seq` lies in `(after, upto]`, with files.
-    /// Rows are streamed and converted 500 at a time, so a first load of a
-    /// large repository does not hold every row twice (as rows and records).
+    /// Rows are streamed into models (a collected query would hold every
+    /// row twice, as raw rows and as models), the stream ends before any
+    /// file query (so a call never holds one pooled connection while it
+    /// waits for another), and models become records 500 at a time, their
+    /// strings moved.
     pub async fn package_changes(
         &self,
         repo_id: i64,
@@ -105,25 +108,19 @@ impl Db {
         upto: i64,
     ) -> Result<Vec<(PackageRecord, bool)>> {
         use futures_util::TryStreamExt;
-        let mut rows = package::Entity::find()
+        let rows: Vec<package::Model> = package::Entity::find()
             .filter(package::Column::RepoId.eq(repo_id))
             .filter(package::Column::Seq.gt(after))
             .filter(package::Column::Seq.lte(upto))
             .stream(&self.conn)
+            .await?
+            .try_collect()
             .await?;
-        let mut out = Vec::new();
-        let mut batch = Vec::with_capacity(500);
-        loop {
-            let row = rows.try_next().await?;
-            let end = row.is_none();
-            batch.extend(row);
-            if batch.len() == 500 || (end && !batch.is_empty()) {
-                self.with_files(std::mem::take(&mut batch), &mut out)
-                    .await?;
-            }
-            if end {
-                break;
-            }
+        let mut out = Vec::with_capacity(rows.len());
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let batch: Vec<package::Model> = rows.by_ref().take(500).collect();
+            self.with_files(batch, &mut out).await?;
         }
         Ok(out)
     }

@@ -44,7 +44,8 @@ impl Metadata {
 
     /// One member of an object, parsed (`None` if absent or not an object).
     pub fn get(&self, key: &str) -> Option<Value> {
-        let members: std::collections::HashMap<&str, &RawValue> =
+        // Owned keys: a borrowed `&str` cannot hold a key with escapes.
+        let members: std::collections::HashMap<String, &RawValue> =
             serde_json::from_str(self.0.get()).ok()?;
         serde_json::from_str(members.get(key)?.get()).ok()
     }
@@ -113,6 +114,9 @@ mod tests {
         assert_eq!(m.get("n"), Some(json!(3)));
         assert_eq!(m.str("n"), "");
         assert_eq!(m.get("absent"), None);
+        let escaped = Metadata::from_json(r#"{"caf\u00e9": "x", "k": 1}"#.into());
+        assert_eq!(escaped.str("café"), "x");
+        assert_eq!(escaped.get("k"), Some(json!(1)));
         assert_eq!(m.value(), json!({"md5": "abc", "n": 3, "list": ["x"]}));
         let text = serde_json::to_string(&json!({"m": m})).unwrap();
         assert_eq!(text, r#"{"m":{"list":["x"],"md5":"abc","n":3}}"#);

@@ -210,11 +210,8 @@ impl Provider for RpmProvider {
     }
 
     fn summary(&self, package: &PackageRecord) -> String {
-        package
-            .metadata
-            .parse::<RpmInfo>()
-            .map(|info| info.summary)
-            .unwrap_or_default()
+        // One member, not the whole header (file lists, changelog).
+        package.metadata.str("summary")
     }
 
     /// Another dist: the file moves under it (`el9/Packages/...` becomes

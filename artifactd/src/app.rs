@@ -52,6 +52,7 @@ impl App {
         );
         let history = crate::history::History::new(
             db.clone(),
+            storage.clone(),
             repos.clone(),
             publisher.clone(),
             settings.publish.cache_ttl(),

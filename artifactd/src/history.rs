@@ -7,6 +7,8 @@
 //! hash is the whole state. Its objects stay as long as the snapshot does
 //! (garbage collection marks snapshot roots like live sets).
 
+mod dating;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,6 +19,9 @@ use crate::db::entities::{channel, snapshot};
 use crate::db::{Db, Expect};
 use crate::error::{Error, Result};
 use crate::publish::{Publisher, WaitOutcome};
+use crate::storage::Storage;
+pub use dating::Made;
+
 use crate::state::{
     IndexSetView, Lookup, ManifestEntry, ManifestTree, PackageRef, RepoState, Repos,
 };
@@ -101,6 +106,8 @@ struct Cached {
     at: Instant,
     /// The roots `view` serves, the ref's own first.
     roots: Vec<String>,
+    /// When the channel last moved (`None`: a snapshot).
+    moved_at: Option<i64>,
     view: Arc<FrozenView>,
 }
 
@@ -112,6 +119,8 @@ struct Cached {
 pub struct FrozenView {
     /// The ref's own set first, then the channel's earlier ones, newest first.
     sets: Vec<Arc<IndexSetView>>,
+    /// A channel's: what it serves dated at its last move.
+    dating: Option<dating::Dating>,
 }
 
 impl FrozenView {
@@ -135,6 +144,7 @@ impl FrozenView {
 
 pub struct History {
     db: Db,
+    storage: Arc<dyn Storage>,
     repos: Arc<Repos>,
     publisher: Arc<Publisher>,
     /// How long a resolved `R@name` is reused before the database is asked
@@ -147,9 +157,16 @@ pub struct History {
 }
 
 impl History {
-    pub fn new(db: Db, repos: Arc<Repos>, publisher: Arc<Publisher>, ttl: Duration) -> Self {
+    pub fn new(
+        db: Db,
+        storage: Arc<dyn Storage>,
+        repos: Arc<Repos>,
+        publisher: Arc<Publisher>,
+        ttl: Duration,
+    ) -> Self {
         History {
             db,
+            storage,
             repos,
             publisher,
             ttl,
@@ -428,7 +445,7 @@ impl History {
             let views = self.views.lock().expect("lock");
             match views.get(&key) {
                 Some(c) if c.at.elapsed() < self.ttl => return Ok(Some(c.view.clone())),
-                Some(c) => Some((c.roots.clone(), c.view.clone())),
+                Some(c) => Some((c.roots.clone(), c.moved_at, c.view.clone())),
                 None => None,
             }
         };
@@ -439,7 +456,7 @@ impl History {
         {
             Ok(r) => r,
             Err(e) => match stale {
-                Some((_, view)) => {
+                Some((_, _, view)) => {
                     tracing::warn!(error = %e, "cannot resolve {name}; serving what it was");
                     return Ok(Some(view));
                 }
@@ -453,14 +470,18 @@ impl History {
         let snapshots: Vec<&snapshot::Model> =
             std::iter::once(&r.snapshot).chain(&r.recent).collect();
         let roots: Vec<String> = snapshots.iter().map(|s| s.root.clone()).collect();
+        let moved_at = r.channel.as_ref().map(|c| c.updated_at);
         let view = match stale {
-            Some((old, view)) if old == roots => view,
+            Some((old, at, view)) if old == roots && at == moved_at => view,
             _ => {
                 let mut sets = Vec::with_capacity(snapshots.len());
                 for s in snapshots {
                     sets.push(self.set_of(state, s).await?);
                 }
-                Arc::new(FrozenView { sets })
+                Arc::new(FrozenView {
+                    sets,
+                    dating: moved_at.map(dating::Dating::new),
+                })
             }
         };
         self.views.lock().expect("lock").insert(
@@ -468,6 +489,7 @@ impl History {
             Cached {
                 at: Instant::now(),
                 roots,
+                moved_at,
                 view: view.clone(),
             },
         );

@@ -52,6 +52,21 @@ pub async fn get(
         Resolution::NotFound => return Err(not_found(&provider_name, &repo_name, &path)),
     };
     let missing = || not_found(&provider_name, &repo_name, &path);
+    // A channel dates the files that date the repository at its last move.
+    if let Some(view) = &frozen
+        && let Some(made) = app
+            .history
+            .channel_file(&state, &provider, view, &target)
+            .await?
+    {
+        let meta = Meta {
+            sha256: &made.sha256,
+            size: made.bytes.len() as u64,
+            content_type: &made.content_type,
+            cache: "no-cache",
+        };
+        return Ok(respond_bytes(&req, &meta, made.bytes.clone()));
+    }
     let found = match &frozen {
         Some(view) => view.lookup(&target),
         None => state.lookup(&target, app.repos.grace()),

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod channel;
 pub mod limits;
 mod metadata;
 mod paths;
@@ -21,6 +22,7 @@ mod signer;
 pub mod time;
 mod weighted;
 
+pub use channel::{ChannelFile, ChannelInput};
 pub use metadata::Metadata;
 pub use paths::{is_safe_segment, validate_relative_path};
 pub use signer::{SignError, Signer};
@@ -127,6 +129,28 @@ pub trait Provider: Send + Sync + 'static {
     fn resolve(&self, path: &str, req: &ReadRequest<'_>) -> Resolution {
         let _ = req;
         Resolution::Serve(path.to_owned())
+    }
+
+    /// For a path a channel must not serve as its snapshot has it (a file
+    /// that dates or signs the whole repository, such as apt's `Release`),
+    /// the snapshot path the channel's body is made from; `None` (the
+    /// default) serves the snapshot's bytes. Cheap, no I/O.
+    fn channel_source(&self, path: &str) -> Option<String> {
+        let _ = path;
+        None
+    }
+
+    /// The body a channel serves at `input.path`, made from the snapshot's
+    /// body at [`Provider::channel_source`]: dated `input.moved_at`, so a
+    /// channel moved back to an older snapshot reaches clients that refuse
+    /// an index older than the one they hold. Called once per path per move
+    /// on each instance; the same input must give the same text.
+    fn channel_file(&self, input: &ChannelInput<'_>) -> Result<ChannelFile, ProviderError> {
+        Err(ProviderError::Render(format!(
+            "{} makes no channel file for {}",
+            self.name(),
+            input.path
+        )))
     }
 
     /// Orders two stored versions of one package the way the format's

@@ -9,12 +9,13 @@
 //! the signed InRelease/Release.gpg.
 
 use artifactd_provider_api::{
-    Field, IndexFile, NewFile, NewPackage, PackageRecord, Provider, ProviderError, RenderInput,
-    Snippet, SnippetContext, UploadContext, UploadedFile,
+    ChannelFile, ChannelInput, Field, IndexFile, NewFile, NewPackage, PackageRecord, Provider,
+    ProviderError, RenderInput, Snippet, SnippetContext, UploadContext, UploadedFile,
 };
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 
+mod channel;
 mod chunked;
 pub mod control;
 pub mod deb;
@@ -317,6 +318,14 @@ impl Provider for AptProvider {
 
     fn render(&self, input: &RenderInput<'_>) -> Result<Vec<IndexFile>, ProviderError> {
         render::render(&self.caches, input)
+    }
+
+    fn channel_source(&self, path: &str) -> Option<String> {
+        channel::source(path)
+    }
+
+    fn channel_file(&self, input: &ChannelInput<'_>) -> Result<ChannelFile, ProviderError> {
+        channel::file(input)
     }
 
     fn describe(&self, package: &PackageRecord) -> Vec<Field> {

@@ -32,7 +32,7 @@ fn err(e: impl std::fmt::Display) -> ProviderError {
 }
 
 /// RFC 2822 date in UTC, as Release files want it.
-fn rfc2822(ms: i64) -> String {
+pub(crate) fn rfc2822(ms: i64) -> String {
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",

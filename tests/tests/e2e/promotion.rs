@@ -46,6 +46,9 @@ async fn a_channel_storm_never_breaks_apt_get_update(backend: Backend) {
         )
         .await;
         assert_eq!(status, 201);
+        // Published in different seconds: their Release files carry
+        // different dates, and the older one must still reach the client.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
     }
     let status = api(
         &server,
@@ -97,12 +100,10 @@ async fn a_channel_storm_never_breaks_apt_get_update(backend: Backend) {
     while run < 25 || moves.load(Ordering::SeqCst) < 60 {
         run += 1;
         assert!(run < 1000, "the storm stalled");
-        // A fresh state directory per run: apt keeps lists it has when a
-        // newly fetched InRelease is dated before them (its downgrade
-        // guard), so a reused one would stop following the channel back to
-        // the older snapshot once the two were published in different
-        // seconds. Fresh, every run fetches every index mid-storm.
-        let dir = env.dir.path().join(format!("apt-{run}"));
+        // One state directory throughout, like a real host: a channel's
+        // Release is dated at its last move, so apt follows it back to the
+        // older snapshot too (it keeps lists newer than a fetched InRelease).
+        let dir = env.dir.path().join("apt");
         let (key, source) = (key.clone(), source.clone());
         let (ok, output, policy) = tokio::task::spawn_blocking(move || {
             let apt = Apt::new(&dir, &key, &[source]);

@@ -443,10 +443,24 @@ async fn apt_get_reads_snapshots_and_channels(backend: Backend) {
         "the snapshot serves the key that signed it"
     );
 
-    for repo_ref in ["os@2026-12-01", "os@prod"] {
+    let live_key = server
+        .get("/repo/apt/os/pubkey")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    // A channel is signed like the live repository: with its current key.
+    let channel_key = server
+        .get("/repo/apt/os@prod/pubkey")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(channel_key, live_key, "a channel serves the current key");
+    for (repo_ref, key) in [("os@2026-12-01", &frozen_key), ("os@prod", &channel_key)] {
         let apt = Apt::new(
             &env.dir.path().join(repo_ref),
-            &frozen_key,
+            key,
             &[source(&server, repo_ref)],
         );
         let run = apt.update();
@@ -459,12 +473,6 @@ async fn apt_get_reads_snapshots_and_channels(backend: Backend) {
         let run = apt.run(&["download", "tool"]);
         assert!(run.ok, "{repo_ref}:\n{}", run.output);
     }
-    let live_key = server
-        .get("/repo/apt/os/pubkey")
-        .await
-        .bytes()
-        .await
-        .unwrap();
     let apt = Apt::new(
         &env.dir.path().join("live"),
         &live_key,
@@ -497,6 +505,50 @@ async fn apt_get_reads_snapshots_and_channels(backend: Backend) {
         "{}",
         apt.policy("tool")
     );
+    // A rollback reaches the client that read the newer snapshot: the
+    // channel's Release is dated at the move, not when 2026-12-01 was
+    // published (apt keeps lists newer than a fetched InRelease).
+    let (status, _) = move_channel(
+        &server,
+        "apt",
+        "os",
+        "prod",
+        json!({ "snapshot": "2026-12-01", "expect": "2026-12-02" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let run = apt.update();
+    assert!(run.ok, "{}", run.output);
+    assert!(
+        apt.policy("tool").contains("Candidate: 1.0"),
+        "the rollback did not reach the client: {}",
+        apt.policy("tool")
+    );
+    let (frozen, dated) = (
+        body_of(&server, "/repo/apt/os@2026-12-01/dists/bookworm/Release").await,
+        body_of(&server, "/repo/apt/os@prod/dists/bookworm/Release").await,
+    );
+    assert_eq!((frozen.0, dated.0), (200, 200));
+    let without_date = |b: &[u8]| -> String {
+        String::from_utf8_lossy(b)
+            .lines()
+            .filter(|l| !l.starts_with("Date:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_ne!(frozen.1, dated.1, "the channel's Release is re-dated");
+    assert_eq!(
+        without_date(&frozen.1),
+        without_date(&dated.1),
+        "and otherwise the snapshot's"
+    );
+    // Every instance makes the same text (the move time is a database
+    // value), so any instance's signature verifies it.
+    let other = env
+        .start(&[("ARTIFACTD_PUBLISH_SWEEP_INTERVAL_SECS", "1")])
+        .await;
+    let there = body_of(&other, "/repo/apt/os@prod/dists/bookworm/Release").await;
+    assert_eq!(there, dated, "another instance dates the channel alike");
     // The install script of a snapshot points at the snapshot.
     let setup = server
         .get("/repo/apt/os@2026-12-01/dists/bookworm/install")

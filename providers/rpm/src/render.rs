@@ -12,8 +12,11 @@
 //! [`IndexBody::Parts`] part the server stores once, and the last chunk is
 //! a part of its own, so a publish compresses and writes about one chunk per
 //! file, and the part lists a set records stay short.
-//! What is still O(packages): hashing the whole uncompressed text for
-//! `open-checksum` (the head before it changes with every count).
+//! The head carries no `packages="N"` count (no reader uses it: libsolv,
+//! createrepo_c's parsers), so it never changes, and a file's two SHA-256s
+//! (of the gzip file, and of its text for `open-checksum`) are resumed from
+//! the state they had after the longest run of parts the last render shared:
+//! an upload hashes the last chunk and the tail, not the whole file.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -52,10 +55,38 @@ struct Chunk {
 /// Chunks by the SHA-256 of what they hold.
 type Chunks = HashMap<[u8; 32], Arc<Chunk>>;
 
-/// Each repository's chunks of its last render.
+/// A metadata file's running checksums after a prefix of its parts.
+#[derive(Clone)]
+struct Hashed {
+    open: Sha256,
+    open_size: u64,
+    gz: Sha256,
+    size: u64,
+}
+
+impl Hashed {
+    fn add(&mut self, texts: &[&[u8]], part: &Part) {
+        for t in texts {
+            self.open.update(t);
+            self.open_size += t.len() as u64;
+        }
+        self.gz.update(&part.bytes);
+        self.size += part.bytes.len() as u64;
+    }
+}
+
+/// What one render keeps for the next: chunks, and checksum states by the
+/// key of the parts before them.
+#[derive(Default)]
+struct Memo {
+    chunks: Chunks,
+    hashed: HashMap<[u8; 32], Hashed>,
+}
+
+/// Each repository's memo of its last render.
 #[derive(Default)]
 pub struct Caches {
-    repos: Mutex<HashMap<i64, Arc<Chunks>>>,
+    repos: Mutex<HashMap<i64, Arc<Memo>>>,
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -113,8 +144,8 @@ struct Built {
 }
 
 struct Renderer<'c> {
-    previous: &'c Chunks,
-    used: Chunks,
+    previous: &'c Memo,
+    used: Memo,
 }
 
 impl Renderer<'_> {
@@ -134,9 +165,14 @@ impl Renderer<'_> {
             key.update(p.record.seq.to_le_bytes());
         }
         let key: [u8; 32] = key.finalize().into();
-        if let Some(c) = self.used.get(&key).or_else(|| self.previous.get(&key)) {
+        if let Some(c) = self
+            .used
+            .chunks
+            .get(&key)
+            .or_else(|| self.previous.chunks.get(&key))
+        {
             let c = c.clone();
-            self.used.insert(key, c.clone());
+            self.used.chunks.insert(key, c.clone());
             return Ok((key, c));
         }
         let mut text = String::new();
@@ -148,7 +184,7 @@ impl Renderer<'_> {
             gz: Part::new(gzip(&text)),
             text,
         });
-        self.used.insert(key, chunk.clone());
+        self.used.chunks.insert(key, chunk.clone());
         Ok((key, chunk))
     }
 
@@ -164,9 +200,14 @@ impl Renderer<'_> {
             key.update(k);
         }
         let key: [u8; 32] = key.finalize().into();
-        if let Some(c) = self.used.get(&key).or_else(|| self.previous.get(&key)) {
+        if let Some(c) = self
+            .used
+            .chunks
+            .get(&key)
+            .or_else(|| self.previous.chunks.get(&key))
+        {
             let c = c.clone();
-            self.used.insert(key, c.clone());
+            self.used.chunks.insert(key, c.clone());
             return c.gz.clone();
         }
         let bytes: Vec<u8> = chunks
@@ -177,7 +218,7 @@ impl Renderer<'_> {
             text: Vec::new(),
             gz: Part::new(bytes),
         });
-        self.used.insert(key, group.clone());
+        self.used.chunks.insert(key, group.clone());
         group.gz.clone()
     }
 
@@ -211,28 +252,56 @@ impl Renderer<'_> {
                 runs.push(std::mem::take(&mut run));
             }
         }
-        let head = kind.head(pkgs.len());
+        let head = kind.head();
         let tail = kind.tail();
-        let mut open = Sha256::new();
-        let mut gz = Sha256::new();
         let mut parts = Vec::with_capacity(runs.len() + 2);
-        let mut open_size = 0u64;
-        let mut size = 0u64;
-        let mut add = |texts: &[&[u8]], part: Part| {
-            for t in texts {
-                open.update(t);
-                open_size += t.len() as u64;
-            }
-            gz.update(&part.bytes);
-            size += part.bytes.len() as u64;
-            parts.push(part);
+        let head_part = Part::new(gzip(head.as_bytes()));
+        let mut hashed = Hashed {
+            open: Sha256::new(),
+            open_size: 0,
+            gz: Sha256::new(),
+            size: 0,
         };
-        add(&[head.as_bytes()], Part::new(gzip(head.as_bytes())));
+        hashed.add(&[head.as_bytes()], &head_part);
+        parts.push(head_part);
+        // The key of the parts so far: it names the checksum states after them.
+        let mut prefix: [u8; 32] = Sha256::new()
+            .chain_update(kind.name())
+            .chain_update([0])
+            .chain_update(dist)
+            .finalize()
+            .into();
         for run in &runs {
-            let texts: Vec<&[u8]> = run.iter().map(|(_, c)| c.text.as_slice()).collect();
-            add(&texts, self.group(run));
+            let part = self.group(run);
+            let mut key = Sha256::new().chain_update(prefix);
+            for (k, _) in run {
+                key.update(k);
+            }
+            prefix = key.finalize().into();
+            match self
+                .used
+                .hashed
+                .get(&prefix)
+                .or_else(|| self.previous.hashed.get(&prefix))
+            {
+                Some(h) => hashed = h.clone(),
+                None => {
+                    let texts: Vec<&[u8]> = run.iter().map(|(_, c)| c.text.as_slice()).collect();
+                    hashed.add(&texts, &part);
+                }
+            }
+            self.used.hashed.insert(prefix, hashed.clone());
+            parts.push(part);
         }
-        add(&[tail.as_bytes()], Part::new(gzip(tail.as_bytes())));
+        let tail_part = Part::new(gzip(tail.as_bytes()));
+        hashed.add(&[tail.as_bytes()], &tail_part);
+        parts.push(tail_part);
+        let Hashed {
+            open,
+            open_size,
+            gz,
+            size,
+        } = hashed;
         let sha256 = hex::encode(gz.finalize());
         let href = format!("repodata/{sha256}-{}.xml.gz", kind.name());
         Ok(Built {
@@ -294,7 +363,7 @@ pub fn render(caches: &Caches, input: &RenderInput<'_>) -> Result<Vec<IndexFile>
         .unwrap_or_default();
     let mut renderer = Renderer {
         previous: &previous,
-        used: HashMap::new(),
+        used: Memo::default(),
     };
     let mut dists: BTreeMap<&str, Vec<Pkg<'_>>> = BTreeMap::new();
     for record in input.packages {

@@ -199,7 +199,9 @@ impl Kind {
         }
     }
 
-    pub fn head(self, packages: usize) -> String {
+    /// The same for every render: a package count here would change the
+    /// first bytes of the file at every upload.
+    pub fn head(self) -> String {
         let root = match self {
             Kind::Primary => {
                 "metadata xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\""
@@ -207,7 +209,7 @@ impl Kind {
             Kind::Filelists => "filelists xmlns=\"http://linux.duke.edu/metadata/filelists\"",
             Kind::Other => "otherdata xmlns=\"http://linux.duke.edu/metadata/other\"",
         };
-        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root} packages=\"{packages}\">\n")
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root}>\n")
     }
 
     pub fn tail(self) -> &'static str {

@@ -9,6 +9,8 @@
 
 mod dating;
 
+pub use dating::Made;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,12 +21,10 @@ use crate::db::entities::{channel, snapshot};
 use crate::db::{Db, Expect};
 use crate::error::{Error, Result};
 use crate::publish::{Publisher, WaitOutcome};
-use crate::storage::Storage;
-pub use dating::Made;
-
 use crate::state::{
     IndexSetView, Lookup, ManifestEntry, ManifestTree, PackageRef, RepoState, Repos,
 };
+use crate::storage::Storage;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SnapshotInfo {

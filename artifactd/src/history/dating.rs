@@ -23,11 +23,11 @@ use crate::signing::RepoSigner;
 use crate::state::{Lookup, ManifestEntry, RepoState};
 use crate::storage::{StorageKey, read_all};
 
-/// What a channel's view has made, by path (`None`: nothing to make there).
+/// What a channel's view has made, by path.
 #[derive(Debug)]
 pub(super) struct Dating {
     moved_at: i64,
-    made: tokio::sync::Mutex<HashMap<String, Option<Arc<Made>>>>,
+    made: tokio::sync::Mutex<HashMap<String, Arc<Made>>>,
 }
 
 impl Dating {
@@ -67,10 +67,10 @@ impl History {
         };
         let mut made = dating.made.lock().await;
         if let Some(m) = made.get(path) {
-            return Ok(m.clone());
+            return Ok(Some(m.clone()));
         }
+        // A path the snapshot lacks is not remembered: any name can be asked.
         let Some(body) = self.body_of(state, view, &source).await? else {
-            made.insert(path.to_owned(), None);
             return Ok(None);
         };
         let signer = match provider.signed() {
@@ -92,7 +92,7 @@ impl History {
             bytes: Bytes::from(file.body),
             content_type: file.content_type,
         });
-        made.insert(path.to_owned(), Some(m.clone()));
+        made.insert(path.to_owned(), m.clone());
         Ok(Some(m))
     }
 

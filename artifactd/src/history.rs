@@ -106,8 +106,6 @@ struct Cached {
     at: Instant,
     /// The roots `view` serves, the ref's own first.
     roots: Vec<String>,
-    /// When the channel last moved (`None`: a snapshot).
-    moved_at: Option<i64>,
     view: Arc<FrozenView>,
 }
 
@@ -124,6 +122,11 @@ pub struct FrozenView {
 }
 
 impl FrozenView {
+    /// When the channel it serves last moved; `None` for a snapshot.
+    fn moved_at(&self) -> Option<i64> {
+        self.dating.as_ref().map(|d| d.moved_at)
+    }
+
     /// The set the ref names now.
     pub fn current(&self) -> &Arc<IndexSetView> {
         &self.sets[0]
@@ -445,7 +448,7 @@ impl History {
             let views = self.views.lock().expect("lock");
             match views.get(&key) {
                 Some(c) if c.at.elapsed() < self.ttl => return Ok(Some(c.view.clone())),
-                Some(c) => Some((c.roots.clone(), c.moved_at, c.view.clone())),
+                Some(c) => Some((c.roots.clone(), c.view.clone())),
                 None => None,
             }
         };
@@ -456,7 +459,7 @@ impl History {
         {
             Ok(r) => r,
             Err(e) => match stale {
-                Some((_, _, view)) => {
+                Some((_, view)) => {
                     tracing::warn!(error = %e, "cannot resolve {name}; serving what it was");
                     return Ok(Some(view));
                 }
@@ -472,7 +475,7 @@ impl History {
         let roots: Vec<String> = snapshots.iter().map(|s| s.root.clone()).collect();
         let moved_at = r.channel.as_ref().map(|c| c.updated_at);
         let view = match stale {
-            Some((old, at, view)) if old == roots && at == moved_at => view,
+            Some((old, view)) if old == roots && view.moved_at() == moved_at => view,
             _ => {
                 let mut sets = Vec::with_capacity(snapshots.len());
                 for s in snapshots {
@@ -489,7 +492,6 @@ impl History {
             Cached {
                 at: Instant::now(),
                 roots,
-                moved_at,
                 view: view.clone(),
             },
         );

@@ -125,6 +125,33 @@ pub async fn load_tree(
     .await
 }
 
+/// The whole body of an index file: its one object, or (`parts` not
+/// empty) its parts in order, several read at a time.
+pub async fn read_index_body(
+    storage: &dyn Storage,
+    repo_id: i64,
+    sha256: &str,
+    parts: &[String],
+) -> Result<Bytes> {
+    use futures_util::{StreamExt, TryStreamExt};
+    let key = |sha256: &str| StorageKey::Index {
+        repo_id,
+        sha256: sha256.to_owned(),
+    };
+    if parts.is_empty() {
+        return Ok(crate::storage::read_all(storage, &key(sha256)).await?);
+    }
+    let pieces: Vec<Bytes> = futures_util::stream::iter(parts)
+        .map(|sha256| {
+            let key = key(sha256);
+            async move { crate::storage::read_all(storage, &key).await }
+        })
+        .buffered(8)
+        .try_collect()
+        .await?;
+    Ok(Bytes::from(pieces.concat()))
+}
+
 /// Stores manifest-tree nodes as index objects (named by their hash, like
 /// every index object), several at a time.
 pub async fn store_nodes(storage: &dyn Storage, repo_id: i64, nodes: Vec<NewNode>) -> Result<()> {

@@ -19,14 +19,14 @@ use sha2::{Digest, Sha256};
 
 use super::{FrozenView, History};
 use crate::error::{Error, Result};
+use crate::manifest::read_index_body;
 use crate::signing::RepoSigner;
 use crate::state::{Lookup, ManifestEntry, RepoState};
-use crate::storage::{StorageKey, read_all};
 
 /// What a channel's view has made, by path.
 #[derive(Debug)]
 pub(super) struct Dating {
-    moved_at: i64,
+    pub(super) moved_at: i64,
     made: tokio::sync::Mutex<HashMap<String, Arc<Made>>>,
 }
 
@@ -112,19 +112,9 @@ impl History {
         if let Some(b) = set.body(sha256).and_then(|b| b.cached.get().cloned()) {
             return Ok(Some(b));
         }
-        let keys: Vec<&String> = match parts.is_empty() {
-            true => vec![sha256],
-            false => parts.iter().collect(),
-        };
-        let mut out = Vec::new();
-        for sha256 in keys {
-            let key = StorageKey::Index {
-                repo_id: state.info.id,
-                sha256: sha256.clone(),
-            };
-            out.extend_from_slice(&read_all(self.storage.as_ref(), &key).await?);
-        }
-        Ok(Some(Bytes::from(out)))
+        Ok(Some(
+            read_index_body(self.storage.as_ref(), state.info.id, sha256, parts).await?,
+        ))
     }
 
     /// Signs with the keys the live repository signs with now.

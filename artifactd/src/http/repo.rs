@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use crate::app::App;
 use crate::error::{Error, Result};
+use crate::manifest::read_index_body;
 use crate::state::{Lookup, ManifestEntry};
 use crate::storage::{ByteRange, StorageKey, read_all};
 
@@ -173,12 +174,12 @@ async fn serve(
                 Some(b) => b.clone(),
                 None => {
                     let fresh = held.as_ref().and_then(|h| h.fresh_parts.get());
-                    let b = if let Some(pieces) = fresh {
-                        Bytes::from(pieces.concat())
-                    } else if composite {
-                        read_parts(app, state.info.id, parts).await?
-                    } else {
-                        read_all(app.storage.as_ref(), &key).await?
+                    let b = match fresh {
+                        Some(pieces) => Bytes::from(pieces.concat()),
+                        None => {
+                            read_index_body(app.storage.as_ref(), state.info.id, sha256, parts)
+                                .await?
+                        }
                     };
                     if let Some(h) = &held {
                         let _ = h.cached.set(b.clone());
@@ -277,23 +278,6 @@ fn point_at(text: &str, live: &str, frozen: &str) -> String {
     out
 }
 
-/// Reads a composite index file from its parts, several at a time.
-async fn read_parts(app: &App, repo_id: i64, parts: &[String]) -> Result<Bytes> {
-    use futures_util::{StreamExt, TryStreamExt};
-    let pieces: Vec<Bytes> = futures_util::stream::iter(parts)
-        .map(|sha256| {
-            let key = StorageKey::Index {
-                repo_id,
-                sha256: sha256.clone(),
-            };
-            async move { read_all(app.storage.as_ref(), &key).await }
-        })
-        .buffered(8)
-        .try_collect()
-        .await?;
-    Ok(Bytes::from(pieces.concat()))
-}
-
 /// Serves a composite index file from its parts: from memory when this
 /// instance published them, else read from storage a few at a time as the
 /// client takes them. A Range or HEAD request is answered from the whole.
@@ -313,7 +297,7 @@ async fn respond_parts(
     if head || !matches!(range(req, meta), Range::Full) {
         let bytes = match fresh {
             Some(pieces) => Bytes::from(pieces.concat()),
-            None => read_parts(app, repo_id, parts).await?,
+            None => read_index_body(app.storage.as_ref(), repo_id, meta.sha256, parts).await?,
         };
         return Ok(respond_bytes(req, meta, bytes));
     }

@@ -10,11 +10,7 @@
 
 use artifactd_provider_api::{ChannelFile, ChannelInput, ProviderError};
 
-use crate::render::rfc2822;
-
-fn err(e: impl std::fmt::Display) -> ProviderError {
-    ProviderError::Render(e.to_string())
-}
+use crate::render::{err, rfc2822};
 
 /// The snapshot file a channel's body at `path` is made from.
 pub(crate) fn source(path: &str) -> Option<String> {

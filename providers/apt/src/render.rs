@@ -27,7 +27,7 @@ use crate::hashes::Digests;
 /// clients never warn that the repository lacks their architecture.
 const DEFAULT_ARCHS: &[&str] = &["amd64", "arm64"];
 
-fn err(e: impl std::fmt::Display) -> ProviderError {
+pub(crate) fn err(e: impl std::fmt::Display) -> ProviderError {
     ProviderError::Render(e.to_string())
 }
 

@@ -443,21 +443,14 @@ async fn apt_get_reads_snapshots_and_channels(backend: Backend) {
         "the snapshot serves the key that signed it"
     );
 
-    let live_key = server
-        .get("/repo/apt/os/pubkey")
-        .await
-        .bytes()
-        .await
-        .unwrap();
+    let live_key = body_of(&server, "/repo/apt/os/pubkey").await.1;
     // A channel is signed like the live repository: with its current key.
-    let channel_key = server
-        .get("/repo/apt/os@prod/pubkey")
-        .await
-        .bytes()
-        .await
-        .unwrap();
+    let channel_key = body_of(&server, "/repo/apt/os@prod/pubkey").await.1;
     assert_eq!(channel_key, live_key, "a channel serves the current key");
-    for (repo_ref, key) in [("os@2026-12-01", &frozen_key), ("os@prod", &channel_key)] {
+    for (repo_ref, key) in [
+        ("os@2026-12-01", &frozen_key[..]),
+        ("os@prod", &channel_key[..]),
+    ] {
         let apt = Apt::new(
             &env.dir.path().join(repo_ref),
             key,

@@ -87,9 +87,7 @@ fn put_batch(
             written.push((tmp, f.try_clone()?, dest));
             std::io::Write::write_all(&mut f, bytes)?;
         }
-        for (_, f, _) in &written {
-            f.sync_all()?;
-        }
+        sync_all(written.iter().map(|(_, f, _)| f))?;
         for (tmp, _, dest) in &written {
             std::fs::rename(tmp, dest)?;
         }
@@ -102,6 +100,24 @@ fn put_batch(
         }
     }
     result
+}
+
+/// Makes `files` durable. On Linux one `syncfs` does it for a batch: a
+/// publish stores a dozen small objects, and a dozen fsyncs cost the
+/// device a dozen flushes, where one filesystem sync flushes once.
+fn sync_all<'a>(files: impl ExactSizeIterator<Item = &'a std::fs::File>) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if files.len() > 2 {
+        let mut files = files;
+        return match files.next() {
+            Some(f) => rustix::fs::syncfs(f).map_err(std::io::Error::from),
+            None => Ok(()),
+        };
+    }
+    for f in files {
+        f.sync_all()?;
+    }
+    Ok(())
 }
 
 fn ensure_parent(path: &Path) -> std::io::Result<()> {

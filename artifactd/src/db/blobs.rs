@@ -2,7 +2,8 @@
 //! packages reference, and the pins that order uploads against the
 //! collector.
 //!
-//! Every pin change is one single-row statement (an update with its
+//! Pins are coordination state, written through the quick pool (see
+//! [`super::conn::quick_options`]). Every pin change is one single-row statement (an update with its
 //! condition, or an insert that the primary key makes exclusive), so both
 //! databases order a claim and a doom of the same blob without
 //! transactions: whichever lands first wins, and the other sees it.
@@ -67,7 +68,7 @@ impl Db {
                 .col_expr(blob_pin::Column::Until, Expr::value(until))
                 .filter(blob_pin::Column::Sha256.eq(sha256))
                 .filter(blob_pin::Column::Doomed.eq(false))
-                .exec(&self.conn)
+                .exec(&self.quick)
                 .await?;
             if updated.rows_affected == 1 {
                 return Ok(Claim::Held);
@@ -77,7 +78,10 @@ impl Db {
             }
             // A row appeared or was there: doomed, or claimed by another
             // upload since the update (then update again).
-            match blob_pin::Entity::find_by_id(sha256).one(&self.conn).await? {
+            match blob_pin::Entity::find_by_id(sha256)
+                .one(&self.quick)
+                .await?
+            {
                 Some(r) if r.doomed => return Ok(Claim::Doomed),
                 _ => continue,
             }
@@ -86,7 +90,7 @@ impl Db {
 
     /// Ends `holder`'s claims on `blobs` (their rows now reference them).
     pub async fn release_blobs(&self, blobs: &[String], holder: &str) -> Result<()> {
-        release_pins(&self.conn, blobs, holder).await
+        release_pins(&self.quick, blobs, holder).await
     }
 
     /// Marks `sha256` doomed for `holder` unless an upload's claim on it is
@@ -100,7 +104,7 @@ impl Db {
             .filter(blob_pin::Column::Sha256.eq(sha256))
             .filter(blob_pin::Column::Doomed.eq(false))
             .filter(blob_pin::Column::Until.lt(now))
-            .exec(&self.conn)
+            .exec(&self.quick)
             .await?;
         if updated.rows_affected == 1 {
             return Ok(true);
@@ -115,7 +119,7 @@ impl Db {
         blob_pin::Entity::delete_many()
             .filter(blob_pin::Column::Sha256.eq(sha256))
             .filter(blob_pin::Column::Doomed.eq(true))
-            .exec(&self.conn)
+            .exec(&self.quick)
             .await?;
         Ok(())
     }
@@ -140,7 +144,7 @@ impl Db {
             .filter(blob_pin::Column::Doomed.eq(false))
             .filter(blob_pin::Column::Until.lt(now_ms()))
             .filter(blob_pin::Column::Sha256.ne(SWEEP_ROW))
-            .exec(&self.conn)
+            .exec(&self.quick)
             .await?
             .rows_affected)
     }
@@ -155,7 +159,7 @@ impl Db {
             .col_expr(blob_pin::Column::Until, Expr::value(until))
             .filter(blob_pin::Column::Sha256.eq(SWEEP_ROW))
             .filter(blob_pin::Column::Until.lt(now))
-            .exec(&self.conn)
+            .exec(&self.quick)
             .await?;
         if updated.rows_affected == 1 {
             return Ok(true);
@@ -178,7 +182,7 @@ impl Db {
             holder: Set(holder.to_owned()),
             until: Set(until),
         };
-        match blob_pin::Entity::insert(row).exec(&self.conn).await {
+        match blob_pin::Entity::insert(row).exec(&self.quick).await {
             Ok(_) => Ok(true),
             Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                 Ok(false)

@@ -53,6 +53,22 @@ pub fn options(url: &str) -> ConnectOptions {
     opts
 }
 
+/// Options for the pool that writes coordination state (blob pins, publish
+/// leases). On SQLite its commits skip the fsync (`synchronous=NORMAL`, still
+/// atomic and ordered in the WAL, and made durable by the next ordinary
+/// commit): that state only matters while its holder runs, and a power cut
+/// that could lose its last writes stops every holder too. An upload takes
+/// a claim and a publish takes a lease before every durable step, so this
+/// saves a disk flush each. MariaDB ignores the setting (one pool serves).
+pub fn quick_options(url: &str) -> ConnectOptions {
+    let mut opts = options(url);
+    opts.max_connections(4).map_sqlx_sqlite_opts(|o| {
+        o.busy_timeout(SQLITE_BUSY_TIMEOUT)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+    });
+    opts
+}
+
 /// Keeps a released connection only if it is outside any transaction.
 /// Only a connection that looks inside one is pinged: the ping flushes a
 /// rollback queued by a dropped transaction, so the depth read after it is

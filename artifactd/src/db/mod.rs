@@ -70,6 +70,9 @@ async fn bump_change_seq(txn: &sea_orm::DatabaseTransaction, repo_id: i64) -> Re
 #[derive(Clone)]
 pub struct Db {
     conn: DatabaseConnection,
+    /// Writes of coordination state (see [`conn::quick_options`]); the same
+    /// pool as `conn` on MariaDB.
+    quick: DatabaseConnection,
 }
 
 /// What one upload transaction did with one file.
@@ -105,7 +108,15 @@ impl Db {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(Db { conn })
+        // A second pool on an in-memory database would open another one.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let quick = match conn.get_database_backend() {
+            DatabaseBackend::Sqlite if !in_memory => {
+                Database::connect(conn::quick_options(url)).await?
+            }
+            _ => conn.clone(),
+        };
+        Ok(Db { conn, quick })
     }
 
     /// The connection itself, for tests that set up odd states.

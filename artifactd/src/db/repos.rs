@@ -77,7 +77,7 @@ impl Db {
                     .or(repo::Column::LeaseUntil.lt(now))
                     .or(repo::Column::LeaseOwner.eq(owner)),
             )
-            .exec(&self.conn)
+            .exec(&self.quick)
             .await?;
         Ok(res.rows_affected == 1)
     }
@@ -91,7 +91,7 @@ impl Db {
             .col_expr(repo::Column::LeaseUntil, Expr::value(0i64))
             .filter(repo::Column::Id.eq(repo_id))
             .filter(repo::Column::LeaseOwner.eq(owner))
-            .exec(&self.conn)
+            .exec(&self.quick)
             .await?;
         Ok(())
     }

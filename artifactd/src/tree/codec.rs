@@ -124,6 +124,13 @@ const LEVEL: i32 = 3;
 const MAX_NODE_BYTES: u64 = 64 << 20;
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
+thread_local! {
+    /// One compression context per thread: making one allocates about a
+    /// megabyte, which cost more than compressing a small node.
+    static COMPRESSOR: std::cell::RefCell<zstd::bulk::Compressor<'static>> =
+        std::cell::RefCell::new(zstd::bulk::Compressor::new(LEVEL).expect("zstd level 3 is valid"));
+}
+
 /// The JSON of a stored node: decompressed, or as it is if it was stored
 /// uncompressed.
 pub(super) fn stored_json(h: NodeHash, stored: &[u8]) -> Result<Cow<'_, [u8]>, TreeError> {
@@ -155,7 +162,9 @@ pub(super) fn make<V: Serialize>(node: Node<V>, made: &mut Vec<NewNode>) -> Ref<
     };
     let json = serde_json::to_vec(&enc).expect("nodes serialise");
     let hash = NodeHash::of(&json);
-    let bytes = zstd::bulk::compress(&json, LEVEL).expect("zstd compresses in memory");
+    let bytes = COMPRESSOR
+        .with_borrow_mut(|c| c.compress(&json))
+        .expect("zstd compresses in memory");
     made.push(NewNode { hash, bytes });
     Ref {
         hash,

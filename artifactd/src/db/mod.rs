@@ -131,8 +131,9 @@ impl Db {
 
     /// Returns the database file's free pages to the file system (SQLite
     /// with incremental auto-vacuum, that is, files this version created),
-    /// so that what a collection deleted stops costing disk. Answers how
-    /// many pages were freed; MariaDB reuses its pages itself (0).
+    /// so that what a collection deleted stops costing disk, and truncates
+    /// the WAL. Answers how many pages were freed; MariaDB reuses its pages
+    /// itself (0).
     pub async fn reclaim_free_pages(&self) -> Result<u64> {
         use sea_orm::Statement;
         if self.backend() != DatabaseBackend::Sqlite {
@@ -151,15 +152,22 @@ impl Db {
                 None => 0,
             })
         };
-        if pragma("auto_vacuum").await? != 2 {
-            return Ok(0);
-        }
-        let free = pragma("freelist_count").await?;
+        let free = match pragma("auto_vacuum").await? {
+            2 => pragma("freelist_count").await?,
+            _ => 0,
+        };
         if free > 0 {
             self.conn
                 .execute_unprepared("PRAGMA incremental_vacuum")
                 .await?;
         }
+        // The WAL keeps its largest size (a burst of uploads leaves megabytes
+        // of spent frames) and the main file shrinks only once checkpointed:
+        // copy the frames back and cut the WAL to nothing. Readers still in
+        // it make this a partial checkpoint, which truncates nothing.
+        self.conn
+            .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await?;
         Ok(free as u64)
     }
 

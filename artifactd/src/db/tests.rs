@@ -81,3 +81,28 @@ async fn reclaiming_free_pages_shrinks_the_file() {
     );
     assert_eq!(db.reclaim_free_pages().await.unwrap(), 0, "all returned");
 }
+
+/// A burst of writes leaves a large WAL behind; reclaiming cuts it back.
+#[tokio::test]
+async fn reclaiming_truncates_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let db = Db::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    let (repo, set, root) = repo_with_a_set(&db).await;
+    let filler = "x".repeat(4000);
+    for i in 0..100 {
+        db.insert_snapshot(repo, &format!("s{i}"), &filler, &set, &root, "test")
+            .await
+            .unwrap();
+    }
+    let wal = dir.path().join("meta.db-wal");
+    let before = std::fs::metadata(&wal).unwrap().len();
+    assert!(
+        before > 400_000,
+        "100 rows of 4 KB left a WAL of {before} bytes"
+    );
+    db.reclaim_free_pages().await.unwrap();
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0, "the WAL is cut");
+}

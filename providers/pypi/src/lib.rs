@@ -30,6 +30,7 @@ pub mod metadata;
 pub mod names;
 mod negotiate;
 pub mod render;
+mod versions;
 
 use render::Repr;
 
@@ -56,8 +57,8 @@ struct ProjectPages {
     html: Vec<Part>,
     json: Vec<Part>,
     parts: chunks::PartCache,
-    /// Parsed PEP 440 versions, so a growing project parses only new ones.
-    versions: HashMap<String, Option<Version>>,
+    /// The version order, so a growing project places only new versions.
+    versions: Mutex<versions::VersionOrder>,
 }
 
 fn fingerprint(pkgs: &[&PackageRecord]) -> [u8; 32] {
@@ -232,16 +233,12 @@ impl Provider for PypiProvider {
                 old => {
                     let empty = chunks::PartCache::default();
                     let mut asm = chunks::Assembler::new(old.map_or(&empty, |o| &o.parts));
-                    let known = old.map(|o| &o.versions);
-                    let mut versions = HashMap::with_capacity(pkgs.len());
-                    let mut parse = |v: &str| {
-                        let parsed = known
-                            .and_then(|k| k.get(v).cloned())
-                            .unwrap_or_else(|| Version::from_str(v).ok());
-                        versions.insert(v.to_owned(), parsed.clone());
-                        parsed
-                    };
-                    let project = render::project(name, pkgs, &mut parse);
+                    // Taken from the previous pages, which no render reads again
+                    // (a failed render leaves them without: the next starts over).
+                    let mut versions = old
+                        .map(|o| std::mem::take(&mut *o.versions.lock().expect("lock")))
+                        .unwrap_or_default();
+                    let project = render::project(name, pkgs, &mut versions);
                     let display = project
                         .dists
                         .first()
@@ -250,13 +247,14 @@ impl Provider for PypiProvider {
                         .unwrap_or_else(|| name.to_owned());
                     let html = asm.page(&render::project_html(&project));
                     let json = asm.page(&render::project_json(&project));
+                    drop(project);
                     Arc::new(ProjectPages {
                         fingerprint: fp,
                         display,
                         html,
                         json,
                         parts: asm.finish(),
-                        versions,
+                        versions: Mutex::new(versions),
                     })
                 }
             };

@@ -11,7 +11,6 @@ use std::hash::{DefaultHasher, Hasher};
 
 use artifactd_provider_api::time::Utc;
 use artifactd_provider_api::{FileRecord, PackageRecord};
-use pep440_rs::Version;
 use serde_json::Value;
 
 /// PEP 691/700 API version these pages follow.
@@ -150,12 +149,12 @@ pub struct Project<'a> {
     pub versions: Vec<&'a str>,
 }
 
-/// A project from its packages (all of one normalised name); `parse` turns
-/// version strings into PEP 440 versions for sorting (a cache, in practice).
+/// A project from its packages (all of one normalised name); `order` is
+/// the previous render's version order, brought up to these packages.
 pub fn project<'a>(
     name: &'a str,
     mut pkgs: Vec<&'a PackageRecord>,
-    parse: &mut impl FnMut(&str) -> Option<Version>,
+    order: &'a mut crate::versions::VersionOrder,
 ) -> Project<'a> {
     pkgs.sort_by_key(|p| p.id);
     let mut dists = Vec::new();
@@ -183,16 +182,11 @@ pub fn project<'a>(
             });
         }
     }
-    let mut versions: Vec<(Option<Version>, &str)> = pkgs
-        .iter()
-        .map(|p| (parse(&p.version), p.version.as_str()))
-        .collect();
-    versions.sort();
-    versions.dedup_by(|a, b| a.1 == b.1);
+    let versions = order.update(&pkgs);
     Project {
         name,
         dists,
-        versions: versions.into_iter().map(|(_, v)| v).collect(),
+        versions,
     }
 }
 
